@@ -1,0 +1,133 @@
+"""Load and validate the workflow configuration against its JSON schema.
+
+The schema (``jettag/schemas/config.schema.yaml``, linked from ``workflow/schemas/``) lists every key;
+validation happens before any rule runs and every message names the offending key.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from jettag.jetclass import LABEL_BRANCHES, PROCESS_LABELS
+
+__all__ = ["ConfigError", "load_config", "schema", "validate_config"]
+
+
+class ConfigError(ValueError):
+    """A configuration that jettag refuses, with every problem found listed."""
+
+
+def schema() -> dict[str, Any]:
+    """The JSON schema of the workflow configuration."""
+    text = resources.files("jettag").joinpath("schemas/config.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _key(path: list[Any]) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _schema_at(root: dict[str, Any], path: list[Any]) -> dict[str, Any]:
+    node = root
+    for part in path:
+        if isinstance(part, int):
+            node = node.get("items", {})
+        else:
+            node = node.get("properties", {}).get(part, {})
+    return node
+
+
+def _describe(error: jsonschema.ValidationError, root: dict[str, Any]) -> list[str]:
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        known = sorted(_schema_at(root, path).get("properties", {}))
+        messages = []
+        for name in sorted(set(error.instance) - set(known)):
+            hint = difflib.get_close_matches(name, known, n=1)
+            suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+            messages.append(
+                f"config key '{_key([*path, name])}' is not known{suggestion} (known: {', '.join(known)})"
+            )
+        return messages
+    return [f"config key '{_key(path)}': {error.message}"]
+
+
+def _fill_defaults(instance: dict[str, Any], node: dict[str, Any]) -> None:
+    for name, sub in node.get("properties", {}).items():
+        if name not in instance and "default" in sub:
+            instance[name] = copy.deepcopy(sub["default"])
+        if isinstance(instance.get(name), dict) and sub.get("type") == "object":
+            _fill_defaults(instance[name], sub)
+
+
+def _semantic_problems(config: dict[str, Any]) -> list[str]:
+    problems = []
+    gen = config["generate"]
+    if gen["pt_min"] >= gen["pt_max"]:
+        problems.append(
+            f"config key 'generate.pt_min': {gen['pt_min']} must be below generate.pt_max ({gen['pt_max']})"
+        )
+    pthat_min = gen["pthat_min"] if gen["pthat_min"] is not None else 0.9 * gen["pt_min"]
+    pthat_max = gen["pthat_max"] if gen["pthat_max"] is not None else 1.1 * gen["pt_max"]
+    if pthat_min >= pthat_max:
+        problems.append(
+            f"config key 'generate.pthat_min': {pthat_min} must be below generate.pthat_max ({pthat_max})"
+        )
+    for role in ("signal", "background"):
+        for label in config[role]:
+            if label not in LABEL_BRANCHES:
+                problems.append(
+                    f"config key '{role}': '{label}' is not a JetClass label "
+                    f"(known: {', '.join(LABEL_BRANCHES)})"
+                )
+            elif not config["inputs"] and label not in PROCESS_LABELS.values():
+                problems.append(
+                    f"config key '{role}': '{label}' cannot be generated (jettag generates "
+                    f"{', '.join(PROCESS_LABELS.values())}); give ROOT files in 'inputs'"
+                )
+    overlap = sorted(set(config["signal"]) & set(config["background"]))
+    if overlap:
+        problems.append(f"config keys 'signal' and 'background' share {', '.join(overlap)}")
+    return problems
+
+
+def validate_config(config: dict[str, Any], source: str | Path = "config") -> dict[str, Any]:
+    """Validate ``config`` and return a copy with every default filled in.
+
+    Raises :class:`ConfigError` listing each problem with the key it concerns.
+    """
+    if not isinstance(config, dict):
+        raise ConfigError(
+            f"{source}: the configuration must be a mapping of keys, got {type(config).__name__}"
+        )
+    root = schema()
+    validator = jsonschema.Draft202012Validator(root)
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        problems.extend(_describe(error, root))
+    if not problems:
+        config = copy.deepcopy(config)
+        _fill_defaults(config, root)
+        problems = _semantic_problems(config)
+    if problems:
+        raise ConfigError(f"{source}: invalid configuration\n  - " + "\n  - ".join(problems))
+    return config
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML configuration file and validate it."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    return validate_config(raw if raw is not None else {}, source=path)
