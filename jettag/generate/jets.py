@@ -1,0 +1,297 @@
+"""From Pythia event batches to JetClass jets: final state, anti-kt clustering, top matching, substructure.
+
+Everything works on whole batches of events at once: the event record is flattened to numpy arrays once,
+FastJet's array interface clusters every event of the batch in one call, and per-particle quantities are
+computed on flat arrays. That keeps the Python cost per event small next to Pythia's own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import awkward as ak
+import fastjet
+import numpy as np
+import vector
+
+from jettag.generate.pythia import ParticleTable
+from jettag.jetclass import LABEL_BRANCHES
+
+__all__ = [
+    "JetSelection",
+    "Jets",
+    "Particles",
+    "cluster_jets",
+    "final_state",
+    "flatten_events",
+    "jetclass_columns",
+    "match_tops",
+    "n_subjettiness",
+    "soft_drop_mass",
+    "top_decays",
+]
+
+#: C/A reclustering radius for soft drop and N-subjettiness: large enough that a jet is one cluster
+_RECLUSTER_R = 10.0
+
+
+@dataclass(frozen=True)
+class JetSelection:
+    """Which jets are kept: anti-kt radius, pT window (GeV) and |eta| limit."""
+
+    jet_r: float
+    pt_min: float
+    pt_max: float
+    eta_max: float
+
+
+@dataclass
+class Particles:
+    """Particles of several events (or jets) as flat numpy arrays, with the count per event (or jet)."""
+
+    counts: np.ndarray
+    fields: dict[str, np.ndarray]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.fields[name]
+
+    def take(self, index: np.ndarray, counts: np.ndarray) -> Particles:
+        return Particles(counts, {name: values[index] for name, values in self.fields.items()})
+
+    def momenta(self) -> ak.Array:
+        """Jagged ``Momentum4D`` array (one list per event) for FastJet."""
+        flat = ak.zip({k: self.fields[k] for k in ("px", "py", "pz", "E")}, with_name="Momentum4D")
+        return ak.unflatten(flat, self.counts)
+
+
+@dataclass
+class Jets:
+    """Selected jets: four-momenta, event index and constituents (flat, ``constituents.counts`` per jet)."""
+
+    p4: dict[str, np.ndarray]
+    event: np.ndarray
+    constituents: Particles
+
+    def __len__(self) -> int:
+        return len(self.event)
+
+    def subset(self, keep: np.ndarray) -> Jets:
+        keep = np.flatnonzero(keep) if keep.dtype == bool else keep
+        starts = np.cumsum(self.constituents.counts) - self.constituents.counts
+        counts = self.constituents.counts[keep]
+        index = np.repeat(starts[keep] - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
+        return Jets(
+            {k: v[keep] for k, v in self.p4.items()}, self.event[keep], self.constituents.take(index, counts)
+        )
+
+
+def flatten_events(prt: ak.Array) -> Particles:
+    """The full event record of a Pythia batch (``Pythia.nextBatch(...).prt``) as flat arrays."""
+    vertex = ak.fill_none(prt.vProd, {"px": 0.0, "py": 0.0, "pz": 0.0, "e": 0.0})
+    fields = {
+        "id": prt.id,
+        "status": prt.status,
+        "daughter1": prt.daughter1,
+        "daughter2": prt.daughter2,
+        "px": prt.p.px,
+        "py": prt.p.py,
+        "pz": prt.p.pz,
+        "E": prt.p.e,
+        "x": vertex.px,
+        "y": vertex.py,
+        "z": vertex.pz,
+    }
+    return Particles(ak.to_numpy(ak.num(prt)), {k: ak.to_numpy(ak.flatten(v)) for k, v in fields.items()})
+
+
+def final_state(events: Particles, table: ParticleTable, eta_limit: float) -> Particles:
+    """Visible final-state particles of each event (Pythia's ``isVisible``), with |eta| < ``eta_limit``.
+
+    Particles further out cannot belong to a jet at |eta| < eta_max when ``eta_limit`` = eta_max + 2R.
+    """
+    final = np.flatnonzero(events["status"] > 0)
+    charge, visible, hadron = table.lookup(events["id"][final])
+    p = vector.array({k: events[k][final] for k in ("px", "py", "pz", "E")})
+    keep = visible & (p.pt > 0)
+    keep[keep] = np.abs(p.eta[keep]) < eta_limit
+    index = final[keep]
+    event_of = np.repeat(np.arange(len(events.counts)), events.counts)
+    counts = np.bincount(event_of[index], minlength=len(events.counts))
+    out = events.take(index, counts)
+    out.fields.update(charge=charge[keep], hadron=hadron[keep])
+    return out
+
+
+def cluster_jets(particles: Particles, selection: JetSelection) -> Jets:
+    """Anti-kt jets of every event inside the pT/|eta| window, with their constituents."""
+    definition = fastjet.JetDefinition(fastjet.antikt_algorithm, selection.jet_r)
+    sequence = fastjet.ClusterSequence(particles.momenta(), definition)
+    jets = sequence.inclusive_jets(min_pt=selection.pt_min)
+    index = sequence.constituent_index(min_pt=selection.pt_min)
+
+    n_jets = ak.to_numpy(ak.num(jets))
+    event = np.repeat(np.arange(len(n_jets)), n_jets)
+    index = ak.flatten(index, axis=1)
+    counts = ak.to_numpy(ak.num(index))
+    starts = np.cumsum(particles.counts) - particles.counts
+    flat_index = ak.to_numpy(ak.flatten(index)) + np.repeat(starts[event], counts)
+    flat = ak.flatten(jets)
+    p4 = {k: ak.to_numpy(flat[k]) for k in ("px", "py", "pz", "E")}
+    all_jets = Jets(p4, event, particles.take(flat_index, counts))
+
+    v = vector.array(p4)
+    return all_jets.subset((v.pt <= selection.pt_max) & (np.abs(v.eta) < selection.eta_max))
+
+
+def top_decays(events: Particles) -> dict[str, np.ndarray]:
+    """Every hadronically decaying top of each event: the event index and the four-momenta of the top
+    (last copy, before decay), its b quark and the two quarks of its W (as they leave the decay)."""
+    starts = np.cumsum(events.counts) - events.counts
+    event_of = np.repeat(np.arange(len(events.counts)), events.counts)
+    pid = np.abs(events["id"])
+    d1 = np.where(events["daughter1"] > 0, events["daughter1"] + starts[event_of], 0)
+    d2 = np.where(events["daughter2"] > 0, events["daughter2"] + starts[event_of], 0)
+    mom = np.stack([events[k] for k in ("px", "py", "pz", "E")], axis=1)
+
+    top = np.flatnonzero((pid == 6) & (d1 > 0) & (pid[d1] != 6))
+    first, second = d1[top], d2[top]
+    bottom = np.where(pid[first] == 5, first, second)
+    w = np.where(pid[first] == 24, first, second)
+    for _ in range(100):  # follow the W through its shower copies to the one that decays
+        nxt = d1[w]
+        move = (nxt > 0) & (pid[nxt] == 24)
+        if not move.any():
+            break
+        w = np.where(move, nxt, w)
+    q1, q2 = d1[w], d2[w]
+    hadronic = (
+        (pid[bottom] == 5)
+        & (pid[w] == 24)
+        & (pid[q1] >= 1)
+        & (pid[q1] <= 5)
+        & (pid[q2] >= 1)
+        & (pid[q2] <= 5)
+    )
+    return {
+        "event": event_of[top[hadronic]],
+        "top": mom[top[hadronic]],
+        "b": mom[bottom[hadronic]],
+        "q1": mom[q1[hadronic]],
+        "q2": mom[q2[hadronic]],
+    }
+
+
+def match_tops(jets: Jets, tops: dict[str, np.ndarray], jet_r: float) -> np.ndarray:
+    """True for each jet that contains a hadronic top and its three decay quarks within ``jet_r``."""
+    jet = vector.array(jets.p4)
+    order = np.argsort(tops["event"], kind="stable")
+    events = tops["event"][order]
+    partons = [
+        vector.array({k: tops[name][order][:, i] for i, k in enumerate(("px", "py", "pz", "E"))})
+        for name in ("top", "b", "q1", "q2")
+    ]
+    lo = np.searchsorted(events, jets.event, side="left")
+    hi = np.searchsorted(events, jets.event, side="right")
+    matched = np.zeros(len(jets), dtype=bool)
+    for k in range(int((hi - lo).max(initial=0))):
+        valid = lo + k < hi
+        t = np.where(valid, lo + k, 0)
+        inside = valid.copy()
+        for parton in partons:
+            inside &= jet.deltaR(parton[t]) < jet_r
+        matched |= inside
+    return matched
+
+
+def soft_drop_mass(
+    constituents: Particles, jet_r: float, z_cut: float = 0.1, beta: float = 0.0
+) -> np.ndarray:
+    """Soft-drop mass of each jet: decluster FastJet's C/A tree of its constituents, dropping the softer
+    branch until min(pT1, pT2) / (pT1 + pT2) > z_cut * (Delta R_12 / R0)^beta, with R0 = ``jet_r``.
+
+    The same grooming as FastJet contrib's ``SoftDrop`` (a test checks they agree); that one, through
+    FastJet's array interface, costs about 1.1 ms a jet, this one about a third of it.
+    """
+    definition = fastjet.JetDefinition(fastjet.cambridge_algorithm, _RECLUSTER_R)
+    p4 = np.stack([constituents[k] for k in ("px", "py", "pz", "E")], axis=1).tolist()
+    ends = np.cumsum(constituents.counts).tolist()
+    masses = np.empty(len(ends))
+    begin = 0
+    for i, end in enumerate(ends):
+        sequence = fastjet.ClusterSequence([fastjet.PseudoJet(*v) for v in p4[begin:end]], definition)
+        jet = sequence.exclusive_jets(1)[0]
+        one, two = fastjet.PseudoJet(), fastjet.PseudoJet()
+        while jet.has_parents(one, two):
+            pt1, pt2 = one.pt(), two.pt()
+            if min(pt1, pt2) / (pt1 + pt2) > z_cut * (one.delta_R(two) / jet_r) ** beta:
+                break
+            jet = one if pt1 > pt2 else two
+            one, two = fastjet.PseudoJet(), fastjet.PseudoJet()
+        masses[i] = jet.m()
+        begin = end
+    return masses
+
+
+def n_subjettiness(constituents: Particles, jet_r: float) -> np.ndarray:
+    """tau_1..tau_4 of each jet (FastJet contrib, normalised measure, beta=1, one-pass kt axes, R0=R)."""
+    definition = fastjet.JetDefinition(fastjet.cambridge_algorithm, _RECLUSTER_R)
+    sequence = fastjet.ClusterSequence(constituents.momenta(), definition)
+    return ak.to_numpy(sequence.njettiness(njets=[1, 2, 3, 4], beta=1.0, R0=jet_r)).reshape(-1, 4)
+
+
+def jetclass_columns(jets: Jets, jet_r: float, label: str) -> dict[str, ak.Array | np.ndarray]:
+    """JetClass branches (see :mod:`jettag.jetclass`) of ``jets``, particles sorted by decreasing pT."""
+    counts = jets.constituents.counts
+    jet_index = np.repeat(np.arange(len(jets)), counts)
+    p = vector.array({k: jets.constituents[k] for k in ("px", "py", "pz", "E")})
+    order = np.lexsort((-p.pt, jet_index))
+    c = jets.constituents.take(order, counts)
+    p = vector.array({k: c[k] for k in ("px", "py", "pz", "E")})
+    jet = vector.array(jets.p4)
+    jet_of = jet[jet_index]
+
+    charged = c["charge"] != 0
+    pt = np.maximum(p.pt, 1e-12)
+    # straight-line impact parameters from the production vertex (mm); zero for neutral particles
+    d0 = np.where(charged, (c["x"] * c["py"] - c["y"] * c["px"]) / pt, 0.0)
+    dz = np.where(charged, c["z"] - (c["x"] * c["px"] + c["y"] * c["py"]) * c["pz"] / pt**2, 0.0)
+    abs_id = np.abs(c["id"])
+    zeros = np.zeros(len(abs_id))
+    part = {
+        "px": p.px,
+        "py": p.py,
+        "pz": p.pz,
+        "energy": p.E,
+        "deta": (p.eta - jet_of.eta) * np.sign(jet_of.eta),
+        "dphi": p.deltaphi(jet_of),
+        "d0val": d0,
+        "d0err": zeros,  # generator level: no detector resolution
+        "dzval": dz,
+        "dzerr": zeros,
+        "charge": c["charge"],
+    }
+    flags = {
+        "isChargedHadron": c["hadron"] & charged,
+        "isNeutralHadron": c["hadron"] & ~charged,
+        "isPhoton": abs_id == 22,
+        "isElectron": abs_id == 11,
+        "isMuon": abs_id == 13,
+    }
+    record = {k: np.asarray(v, np.float32) for k, v in part.items()}
+    record.update({k: np.asarray(v, np.int32) for k, v in flags.items()})
+
+    taus = n_subjettiness(c, jet_r)
+    columns: dict[str, ak.Array | np.ndarray] = {
+        "part": ak.unflatten(ak.zip(record), counts),
+        "jet_pt": jet.pt,
+        "jet_eta": jet.eta,
+        "jet_phi": jet.phi,
+        "jet_energy": jet.E,
+        "jet_nparticles": counts,
+        "jet_sdmass": soft_drop_mass(c, jet_r),
+        **{f"jet_tau{n + 1}": taus[:, n] for n in range(4)},
+    }
+    columns.update({k: np.asarray(v, np.float32) for k, v in columns.items() if k != "part"})
+    for name, dtype in LABEL_BRANCHES.items():
+        columns[name] = np.full(len(jets), name == label, dtype=dtype)
+    return columns
