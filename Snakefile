@@ -1,0 +1,28 @@
+"""jettag: generate (or take your own) jets, build constituent sequences, train taggers, report ROCs.
+
+Run `snakemake --cores all` for the main job on configs/default.yaml; `--configfile configs/smoke.yaml`
+for a tiny run. The configuration is validated against workflow/schemas/config.schema.yaml first.
+"""
+
+from snakemake.utils import min_version
+
+from jettag.config import validate_config
+
+min_version("9.0")
+
+
+configfile: "configs/default.yaml"
+
+
+config.update(validate_config(config, source="workflow configuration"))
+RESULTS = config["results"]
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/generate.smk"
+
+
+rule all:
+    input:
+        generated_shards(),
+    default_target: True

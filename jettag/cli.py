@@ -1,0 +1,106 @@
+"""The ``jettag`` command: one subcommand per workflow stage, so every stage also runs without Snakemake."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from jettag import __version__
+from jettag.jetclass import PROCESS_LABELS
+
+__all__ = ["main"]
+
+log = logging.getLogger("jettag")
+
+
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="generate one shard of top or QCD jets with Pythia8 + FastJet into a JetClass ROOT file",
+        description="Generate one shard of anti-kt jets into a JetClass-schema ROOT file.",
+    )
+    p.add_argument(
+        "--process", required=True, choices=sorted(PROCESS_LABELS), help="JetClass class to generate"
+    )
+    p.add_argument(
+        "--seed", required=True, type=int, help="Pythia seed (1..900000000); fixes the shard exactly"
+    )
+    p.add_argument("--jets-per-shard", required=True, type=int, help="jets to write")
+    p.add_argument("--output", required=True, help="ROOT file to write")
+    p.add_argument("--summary", help="JSON file for the counts (events, jets kept and dropped, rates)")
+    p.add_argument("--sqrt-s", type=float, default=14000.0, help="pp centre-of-mass energy, GeV")
+    p.add_argument("--jet-r", type=float, default=0.8, help="anti-kt radius")
+    p.add_argument("--pt-min", type=float, default=550.0, help="lowest jet pT kept, GeV")
+    p.add_argument("--pt-max", type=float, default=650.0, help="highest jet pT kept, GeV")
+    p.add_argument("--eta-max", type=float, default=2.0, help="largest jet |eta| kept")
+    p.add_argument("--pthat-min", type=float, help="Pythia pTHatMin, GeV (default 0.9 * pt-min)")
+    p.add_argument("--pthat-max", type=float, help="Pythia pTHatMax, GeV (default 1.1 * pt-max)")
+    p.add_argument("--batch-events", type=int, default=100, help="events per Pythia batch")
+    p.add_argument("--pythia", action="append", default=[], metavar="SETTING", help="extra Pythia setting")
+    p.set_defaults(func=_run_generate)
+
+
+def _run_generate(args: argparse.Namespace) -> None:
+    from jettag.generate import GenerationSettings, generate_shard
+
+    settings = GenerationSettings(
+        process=args.process,
+        seed=args.seed,
+        n_jets=args.jets_per_shard,
+        sqrt_s=args.sqrt_s,
+        jet_r=args.jet_r,
+        pt_min=args.pt_min,
+        pt_max=args.pt_max,
+        eta_max=args.eta_max,
+        pthat_min=args.pthat_min,
+        pthat_max=args.pthat_max,
+        batch_events=args.batch_events,
+        pythia=tuple(args.pythia),
+    )
+    result = generate_shard(settings, args.output, args.summary)
+    log.info("wrote %s: %s", args.output, result["counts"])
+
+
+def _add_check_config(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "check-config", help="validate a workflow configuration file and print it with defaults"
+    )
+    p.add_argument("config", help="YAML configuration file")
+    p.set_defaults(func=_run_check_config)
+
+
+def _run_check_config(args: argparse.Namespace) -> None:
+    import yaml
+
+    from jettag.config import load_config
+
+    sys.stdout.write(yaml.safe_dump(load_config(args.config), sort_keys=False))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jettag", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"jettag {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_generate(sub)
+    _add_check_config(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from jettag.config import ConfigError
+
+    try:
+        args.func(args)
+    except (ConfigError, ValueError, OSError) as err:
+        log.error("%s", err)
+        return 2
+    return 0
