@@ -63,7 +63,8 @@ def main() -> None:
     print(f"{'process':8} {'events':>7} {'bare ev/s':>10} {'jettag ev/s':>12} {'jets/s':>8} {'overhead':>9}")
     for r in rows:
         print(
-            f"{r['process']:8} {r['events']:7d} {r['bare_events_per_s']:10.1f} {r['jettag_events_per_s']:12.1f}"
+            f"{r['process']:8} {r['events']:7d} {r['bare_events_per_s']:10.1f}"
+            f" {r['jettag_events_per_s']:12.1f}"
             f" {r['jettag_jets_per_s']:8.1f} {100 * r['overhead']:8.1f}%"
         )
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_lint_finds_nothing_but_the_missing_conda_environments(tmp_path):
     result = snakemake(tmp_path, "--lint", "--configfile", str(ROOT / "configs/smoke.yaml"))
-    # jettag runs from the environment `pip install .` makes (README); per-rule conda environments are not used
+    # jettag runs from the environment `pip install .` makes (README), not from per-rule conda environments
     output = result.stdout + result.stderr
     lints = [line for line in output.splitlines() if line.strip().startswith("* ")]
     assert lints, output
