@@ -9,9 +9,10 @@ import pytest
 import uproot
 
 from jettag.generate import GenerationSettings, generate_shard
-from jettag.generate.jets import Particles, soft_drop_mass
 from jettag.jetclass import COUNTER_BRANCH, JET_BRANCHES, LABEL_BRANCHES, PARTICLE_BRANCHES, TREE_NAME
+from jettag.particles import Particles
 from jettag.rootio import JetClassWriter
+from jettag.substructure import soft_drop_mass
 
 
 @pytest.mark.parametrize("process", ["Tbqq", "QCD"])
