@@ -20,9 +20,10 @@ RESULTS = config["results"]
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/generate.smk"
+include: "workflow/rules/ingest.smk"
 
 
 rule all:
     input:
-        generated_shards(),
+        f"{RESULTS}/ingest/summary.json",
     default_target: True

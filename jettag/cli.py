@@ -63,6 +63,87 @@ def _run_generate(args: argparse.Namespace) -> None:
     log.info("wrote %s: %s", args.output, result["counts"])
 
 
+def _add_ingest(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ingest",
+        help="read one ROOT / TopLandscape file into train, val and test parquet shards",
+        description="Validate, split and write the jets of one input file; bad jets are dropped and counted.",
+    )
+    p.add_argument("--input", required=True, help="ROOT (.root), TopLandscape HDF5 (.h5) or parquet file")
+    p.add_argument(
+        "--output-dir", required=True, help="directory for train.parquet, val.parquet, test.parquet"
+    )
+    p.add_argument("--summary", help="JSON file for the counts (read, kept, dropped by reason, per split)")
+    p.add_argument("--signal", nargs="+", required=True, metavar="LABEL", help="signal label branches")
+    p.add_argument(
+        "--background", nargs="+", required=True, metavar="LABEL", help="background label branches"
+    )
+    p.add_argument("--chunk-size", type=int, default=20000, help="jets read at a time")
+    p.add_argument("--splits", type=float, nargs=3, default=(0.6, 0.2, 0.2), metavar=("TRAIN", "VAL", "TEST"))
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--pt-min", type=float, help="drop (and count) jets below this pT, GeV")
+    p.add_argument("--pt-max", type=float, help="drop (and count) jets above this pT, GeV")
+    p.add_argument("--eta-max", type=float, help="drop (and count) jets with |eta| at or above this")
+    p.add_argument("--jet-r", type=float, default=0.8, help="jet radius for substructure a file lacks")
+    p.add_argument("--on-bad-file", choices=["error", "skip"], default="error")
+    p.add_argument("--tree", default="tree", help="TTree name in ROOT files")
+    p.add_argument(
+        "--branch-map", action="append", default=[], metavar="JETCLASS=YOURS", help="e.g. part_px=PFCands_px"
+    )
+    p.set_defaults(func=_run_ingest)
+
+
+def _run_ingest(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from jettag.ingest import IngestSettings, Selection, ingest_file
+    from jettag.ingest.split import SPLITS
+
+    branch_map = {}
+    for item in args.branch_map:
+        name, sep, theirs = item.partition("=")
+        if not sep or not theirs:
+            raise ValueError(f"--branch-map '{item}' is not JETCLASS=YOURS")
+        branch_map[name] = theirs
+    if abs(sum(args.splits) - 1) > 1e-9:
+        raise ValueError(f"--splits {args.splits} add up to {sum(args.splits)}, not 1")
+    settings = IngestSettings(
+        signal=args.signal,
+        background=args.background,
+        selection=Selection(args.pt_min, args.pt_max, args.eta_max, args.jet_r),
+        fractions=dict(zip(SPLITS, args.splits, strict=True)),
+        split_seed=args.split_seed,
+        chunk_size=args.chunk_size,
+        on_bad_file=args.on_bad_file,
+        branch_map=branch_map,
+        tree=args.tree,
+    )
+    outputs = {split: Path(args.output_dir) / f"{split}.parquet" for split in SPLITS}
+    result = ingest_file(args.input, outputs, settings, args.summary)
+    log.info(
+        "%s: read %d, kept %d, dropped %s",
+        args.input,
+        result["jets_read"],
+        result["jets_kept"],
+        result["dropped"],
+    )
+
+
+def _add_summarize_ingest(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "summarize-ingest", help="add up the per-file ingest summaries into one dataset summary"
+    )
+    p.add_argument("summaries", nargs="+", help="per-file JSON summaries of `jettag ingest`")
+    p.add_argument("--output", required=True, help="JSON file to write")
+    p.set_defaults(func=_run_summarize_ingest)
+
+
+def _run_summarize_ingest(args: argparse.Namespace) -> None:
+    from jettag.ingest.summary import summarize
+
+    summarize(args.summaries, args.output)
+
+
 def _add_check_config(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "check-config", help="validate a workflow configuration file and print it with defaults"
@@ -85,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_generate(sub)
+    _add_ingest(sub)
+    _add_summarize_ingest(sub)
     _add_check_config(sub)
     return parser
 
@@ -97,10 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     from jettag.config import ConfigError
+    from jettag.ingest.errors import IngestError
 
     try:
         args.func(args)
-    except (ConfigError, ValueError, OSError) as err:
+    except (ConfigError, IngestError, ValueError, OSError) as err:
         log.error("%s", err)
         return 2
     return 0

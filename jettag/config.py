@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from jettag.jetclass import LABEL_BRANCHES, PROCESS_LABELS
+from jettag.jetclass import LABEL_BRANCHES, PROCESS_LABELS, all_branches
 
 __all__ = ["ConfigError", "load_config", "schema", "validate_config"]
 
@@ -80,6 +80,17 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
         problems.append(
             f"config key 'generate.pthat_min': {pthat_min} must be below generate.pthat_max ({pthat_max})"
         )
+    fractions = config["ingest"]["splits"]
+    if abs(sum(fractions.values()) - 1.0) > 1e-9:
+        problems.append(
+            f"config key 'ingest.splits': fractions {fractions} add up to {sum(fractions.values())}, not 1"
+        )
+    lo, hi = config["ingest"]["pt_min"], config["ingest"]["pt_max"]
+    if lo is not None and hi is not None and lo >= hi:
+        problems.append(f"config key 'ingest.pt_min': {lo} must be below ingest.pt_max ({hi})")
+    unknown = sorted(set(config["ingest"]["branch_map"]) - set(all_branches()))
+    if unknown:
+        problems.append(f"config key 'ingest.branch_map': {', '.join(unknown)} are not JetClass branches")
     for role in ("signal", "background"):
         for label in config[role]:
             if label not in LABEL_BRANCHES:

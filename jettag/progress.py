@@ -9,7 +9,8 @@ __all__ = ["Progress"]
 
 
 class Progress:
-    """Log ``done/total <unit>`` and the rate every ``interval`` seconds (and once at the end)."""
+    """Log ``done/total <unit>`` (``done <unit>`` when the total is unknown, 0) and the rate every
+    ``interval`` seconds, and once at the end."""
 
     def __init__(self, logger: logging.Logger, label: str, total: int, unit: str, interval: float = 5.0):
         self.logger, self.label, self.total, self.unit, self.interval = logger, label, total, unit, interval

@@ -61,7 +61,7 @@ def test_smoke_workflow_generates_every_shard(tmp_path):
     n = smoke["generate"]["jets_per_shard"]
     results = tmp_path / smoke["results"]
     for process in ("Tbqq", "QCD"):
-        shard = results / "generate" / process / "seed1.root"
+        shard = results / "generate" / f"{process}_seed1.root"
         assert uproot.open(shard)["tree"].num_entries == n
         summary = json.loads(shard.with_suffix(".json").read_text())
         assert summary["counts"]["jets_written"] == n

@@ -1,6 +1,11 @@
 """Helpers shared by the stage files: which processes, seeds and files the configuration asks for."""
 
+import glob
+import os
 import shlex
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
 
 from jettag.jetclass import PROCESS_LABELS
 
@@ -21,7 +26,7 @@ def generated_shards():
     if config["inputs"]:
         return []
     return expand(
-        f"{RESULTS}/generate/{{process}}/seed{{seed}}.root",
+        f"{RESULTS}/generate/{{process}}_seed{{seed}}.root",
         process=generated_processes(),
         seed=generated_seeds(),
     )
@@ -43,4 +48,47 @@ def generate_args():
         if gen[key] is not None:
             args.append(f"--{key.replace('_', '-')} {gen[key]}")
     args += [f"--pythia {shlex.quote(line)}" for line in gen["pythia"]]
+    return " ".join(args)
+
+
+def ingest_sources():
+    """{name: file} of every file to ingest: the expanded `inputs` globs, or the generated shards."""
+    if not config["inputs"]:
+        return {
+            f"{process}_seed{seed}": f"{RESULTS}/generate/{process}_seed{seed}.root"
+            for process in generated_processes()
+            for seed in generated_seeds()
+        }
+    sources = {}
+    for pattern in config["inputs"]:
+        matches = sorted(glob.glob(os.path.expanduser(pattern)))
+        if not matches:
+            raise WorkflowError(f"config key 'inputs': '{pattern}' matches no file")
+        for path in matches:
+            name = Path(path).stem
+            if name in sources and sources[name] != path:
+                raise WorkflowError(
+                    f"config key 'inputs': {sources[name]} and {path} share the name '{name}'; rename one"
+                )
+            sources[name] = path
+    return sources
+
+
+def ingest_args():
+    """`jettag ingest` options from the top level and the `ingest` section of the configuration."""
+    ing = config["ingest"]
+    args = [
+        "--signal " + " ".join(config["signal"]),
+        "--background " + " ".join(config["background"]),
+        f"--chunk-size {ing['chunk_size']}",
+        "--splits " + " ".join(str(ing["splits"][s]) for s in ("train", "val", "test")),
+        f"--split-seed {ing['split_seed']}",
+        f"--jet-r {ing['jet_r']}",
+        f"--on-bad-file {ing['on_bad_file']}",
+        f"--tree {shlex.quote(ing['tree'])}",
+    ]
+    for key in ("pt_min", "pt_max", "eta_max"):
+        if ing[key] is not None:
+            args.append(f"--{key.replace('_', '-')} {ing[key]}")
+    args += [f"--branch-map {shlex.quote(f'{k}={v}')}" for k, v in ing["branch_map"].items()]
     return " ".join(args)

@@ -3,8 +3,8 @@
 
 rule generate:
     output:
-        root=f"{RESULTS}/generate/{{process}}/seed{{seed}}.root",
-        summary=f"{RESULTS}/generate/{{process}}/seed{{seed}}.json",
+        root=f"{RESULTS}/generate/{{process}}_seed{{seed}}.root",
+        summary=f"{RESULTS}/generate/{{process}}_seed{{seed}}.json",
     log:
         f"{RESULTS}/logs/generate/{{process}}_seed{{seed}}.log",
     benchmark:

@@ -1,0 +1,163 @@
+"""Turn a raw chunk of jets into validated, complete jets: labels, drops by named reason, derived fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+import vector
+
+from jettag.particles import Particles
+from jettag.substructure import n_subjettiness, soft_drop_mass
+
+__all__ = ["DROP_REASONS", "PID_BRANCHES", "Selection", "prepare_chunk"]
+
+#: every reason a jet can be dropped for, in the order they are checked (a jet counts under the first)
+DROP_REASONS = (
+    "no_constituents",
+    "non_finite",
+    "unknown_label",
+    "ambiguous_label",
+    "outside_pt_window",
+    "outside_eta",
+)
+
+PID_BRANCHES = (
+    "part_charge",
+    "part_isChargedHadron",
+    "part_isNeutralHadron",
+    "part_isPhoton",
+    "part_isElectron",
+    "part_isMuon",
+)
+_MOMENTA = ("part_px", "part_py", "part_pz", "part_energy")
+_COMPONENTS = ("px", "py", "pz", "E")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Optional kinematic cuts of the ingest stage (None: no cut) and the jet radius for substructure."""
+
+    pt_min: float | None = None
+    pt_max: float | None = None
+    eta_max: float | None = None
+    jet_r: float = 0.8
+
+
+def _finite(chunk: ak.Array) -> np.ndarray:
+    ok = np.ones(len(chunk), dtype=bool)
+    for field in chunk.fields:
+        values = chunk[field]
+        if values.ndim > 1:
+            ok &= ak.to_numpy(ak.all(np.isfinite(values), axis=1))
+        else:
+            ok &= np.isfinite(ak.to_numpy(values).astype(np.float64))
+    return ok
+
+
+def prepare_chunk(
+    chunk: ak.Array, signal: list[str], background: list[str], selection: Selection
+) -> tuple[ak.Array, np.ndarray, dict[str, int]]:
+    """Validate and complete one chunk.
+
+    Returns the kept jets (canonical fields, ``label`` 1 for signal and 0 for background), the index of each
+    kept jet within the chunk, and the number of jets dropped for each reason of :data:`DROP_REASONS`.
+    """
+    n = len(chunk)
+    reason = np.full(n, -1)
+
+    def drop(mask: np.ndarray, name: str) -> None:
+        reason[(reason < 0) & mask] = DROP_REASONS.index(name)
+
+    counts = ak.to_numpy(ak.num(chunk["part_px"]))
+    drop(counts == 0, "no_constituents")
+    drop(~_finite(chunk), "non_finite")
+    is_signal = np.zeros(n, dtype=bool)
+    is_background = np.zeros(n, dtype=bool)
+    for label in signal:
+        is_signal |= ak.to_numpy(chunk[label]) != 0
+    for label in background:
+        is_background |= ak.to_numpy(chunk[label]) != 0
+    drop(~is_signal & ~is_background, "unknown_label")
+    drop(is_signal & is_background, "ambiguous_label")
+
+    # jet axis and kinematics: the file's own when present, else the sum of the constituents
+    p = {k: ak.values_astype(chunk[k], np.float64) for k in _MOMENTA}
+    total = vector.array(
+        {c: ak.to_numpy(ak.sum(p[k], axis=1)) for c, k in zip(_COMPONENTS, _MOMENTA, strict=True)}
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        jet = {
+            "jet_pt": _field_or(chunk, "jet_pt", total.pt),
+            "jet_eta": _field_or(chunk, "jet_eta", total.eta),
+            "jet_phi": _field_or(chunk, "jet_phi", total.phi),
+            "jet_energy": _field_or(chunk, "jet_energy", total.E),
+            "jet_mass": total.mass,
+        }
+    if selection.pt_min is not None or selection.pt_max is not None:
+        lo = -np.inf if selection.pt_min is None else selection.pt_min
+        hi = np.inf if selection.pt_max is None else selection.pt_max
+        drop(~((jet["jet_pt"] >= lo) & (jet["jet_pt"] <= hi)), "outside_pt_window")
+    if selection.eta_max is not None:
+        drop(~(np.abs(jet["jet_eta"]) < selection.eta_max), "outside_eta")
+
+    kept = np.flatnonzero(reason < 0)
+    dropped = {name: int((reason == i).sum()) for i, name in enumerate(DROP_REASONS)}
+    out = _complete(chunk[kept], {k: v[kept] for k, v in jet.items()}, selection.jet_r)
+    out["label"] = is_signal[kept].astype(np.int8)
+    return ak.zip(out, depth_limit=1), kept, dropped
+
+
+def _field_or(chunk: ak.Array, name: str, fallback: np.ndarray) -> np.ndarray:
+    return ak.to_numpy(chunk[name]).astype(np.float64) if name in chunk.fields else fallback
+
+
+def _complete(chunk: ak.Array, jet: dict[str, np.ndarray], jet_r: float) -> dict[str, ak.Array | np.ndarray]:
+    """Canonical columns: momenta, Delta eta / Delta phi (JetClass convention), PID when present, jet
+    kinematics and substructure (computed from the constituents when the file lacks them)."""
+    out: dict[str, ak.Array | np.ndarray] = {k: ak.values_astype(chunk[k], np.float32) for k in _MOMENTA}
+    counts = ak.to_numpy(ak.num(chunk["part_px"]))
+    if "part_deta" in chunk.fields and "part_dphi" in chunk.fields:
+        out["part_deta"] = ak.values_astype(chunk["part_deta"], np.float32)
+        out["part_dphi"] = ak.values_astype(chunk["part_dphi"], np.float32)
+    else:
+        flat = vector.array(
+            {
+                c: ak.to_numpy(ak.flatten(out[k])).astype(np.float64)
+                for c, k in zip(_COMPONENTS, _MOMENTA, strict=True)
+            }
+        )
+        jet_eta = np.repeat(jet["jet_eta"], counts)
+        jet_phi = np.repeat(jet["jet_phi"], counts)
+        deta = (flat.eta - jet_eta) * np.sign(jet_eta)
+        dphi = (flat.phi - jet_phi + np.pi) % (2 * np.pi) - np.pi
+        out["part_deta"] = ak.unflatten(deta.astype(np.float32), counts)
+        out["part_dphi"] = ak.unflatten(dphi.astype(np.float32), counts)
+    if all(name in chunk.fields for name in PID_BRANCHES):
+        out["part_charge"] = ak.values_astype(chunk["part_charge"], np.float32)
+        for name in PID_BRANCHES[1:]:
+            out[name] = ak.values_astype(chunk[name] != 0, np.int8)
+    for name, values in jet.items():
+        out[name] = values.astype(np.float32)
+    out["jet_nparticles"] = counts.astype(np.float32)
+    have_substructure = all(f"jet_{k}" in chunk.fields for k in ("sdmass", "tau1", "tau2", "tau3", "tau4"))
+    if have_substructure:
+        for k in ("sdmass", "tau1", "tau2", "tau3", "tau4"):
+            out[f"jet_{k}"] = ak.to_numpy(chunk[f"jet_{k}"]).astype(np.float32)
+    elif len(chunk):
+        particles = Particles(
+            counts,
+            {
+                c: ak.to_numpy(ak.flatten(out[k])).astype(np.float64)
+                for c, k in zip(_COMPONENTS, _MOMENTA, strict=True)
+            },
+        )
+        out["jet_sdmass"] = soft_drop_mass(particles, jet_r).astype(np.float32)
+        taus = n_subjettiness(particles, jet_r).astype(np.float32)
+        for k in range(4):
+            out[f"jet_tau{k + 1}"] = taus[:, k]
+    else:
+        for k in ("sdmass", "tau1", "tau2", "tau3", "tau4"):
+            out[f"jet_{k}"] = np.empty(0, np.float32)
+    return out

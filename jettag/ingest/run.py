@@ -1,0 +1,161 @@
+"""Ingest one input file into columnar train / val / test shards (parquet), with a per-file summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from jettag import __version__
+from jettag.ingest.errors import IngestError
+from jettag.ingest.prepare import DROP_REASONS, Selection, prepare_chunk
+from jettag.ingest.readers import iterate_file
+from jettag.ingest.split import SPLITS, assign_splits, jet_uniform
+from jettag.progress import Progress
+
+__all__ = ["IngestSettings", "ingest_file"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """What ingest needs beyond the file: classes, cuts, split, chunking and what to do with bad files."""
+
+    signal: list[str]
+    background: list[str]
+    selection: Selection = field(default_factory=Selection)
+    fractions: Mapping[str, float] = field(default_factory=lambda: {"train": 0.6, "val": 0.2, "test": 0.2})
+    split_seed: int = 0
+    chunk_size: int = 20000
+    on_bad_file: str = "error"
+    branch_map: Mapping[str, str] = field(default_factory=dict)
+    tree: str = "tree"
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> IngestSettings:
+        ing = config["ingest"]
+        return cls(
+            signal=list(config["signal"]),
+            background=list(config["background"]),
+            selection=Selection(ing["pt_min"], ing["pt_max"], ing["eta_max"], ing["jet_r"]),
+            fractions=dict(ing["splits"]),
+            split_seed=ing["split_seed"],
+            chunk_size=ing["chunk_size"],
+            on_bad_file=ing["on_bad_file"],
+            branch_map=dict(ing["branch_map"]),
+            tree=ing["tree"],
+        )
+
+
+class _SplitWriters:
+    """One parquet writer per split, opened on the first chunk; empty splits get an empty file."""
+
+    def __init__(self, outputs: Mapping[str, Path]) -> None:
+        self.outputs = outputs
+        self.writers: dict[str, pq.ParquetWriter] = {}
+        self.schema: pa.Schema | None = None
+
+    def write(self, split: str, jets: ak.Array) -> None:
+        table = ak.to_arrow_table(jets, extensionarray=False)
+        if self.schema is None:
+            self.schema = table.schema
+        if split not in self.writers:
+            self.outputs[split].parent.mkdir(parents=True, exist_ok=True)
+            self.writers[split] = pq.ParquetWriter(self.outputs[split], self.schema, compression="zstd")
+        self.writers[split].write_table(table.cast(self.schema))
+
+    def close(self) -> None:
+        schema = self.schema if self.schema is not None else pa.schema([("label", pa.int8())])
+        for split, path in self.outputs.items():
+            if split in self.writers:
+                self.writers[split].close()
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                pq.write_table(schema.empty_table(), path)
+
+    def abort(self) -> None:
+        for split, writer in self.writers.items():
+            writer.close()
+            self.outputs[split].unlink(missing_ok=True)
+
+
+def ingest_file(
+    path: str | Path,
+    outputs: Mapping[str, str | Path],
+    settings: IngestSettings,
+    summary: str | Path | None = None,
+) -> dict[str, Any]:
+    """Read ``path`` in chunks, drop (and count) bad jets, split, and write ``outputs[split]`` parquet files.
+
+    A bad file raises :class:`IngestError`, or with ``on_bad_file="skip"`` is counted as skipped and gives
+    empty shards, so one damaged file among many need not stop a run.
+    """
+    outputs = {split: Path(outputs[split]) for split in SPLITS}
+    start = time.perf_counter()
+    counts = {"jets_read": 0, "jets_kept": 0, "dropped": dict.fromkeys(DROP_REASONS, 0)}
+    per_split = {s: {"jets": 0, "signal": 0, "background": 0} for s in SPLITS}
+    labels = [*settings.signal, *settings.background]
+    writers = _SplitWriters(outputs)
+    skipped = None
+    progress = Progress(log, Path(path).name, 0, "jets")
+    try:
+        any_label = False
+        for entry_start, chunk in iterate_file(
+            path, labels, settings.chunk_size, settings.branch_map, settings.tree
+        ):
+            jets, kept, dropped = prepare_chunk(
+                chunk, settings.signal, settings.background, settings.selection
+            )
+            counts["jets_read"] += len(chunk)
+            counts["jets_kept"] += len(jets)
+            for reason, n in dropped.items():
+                counts["dropped"][reason] += n
+            any_label |= len(chunk) > dropped["unknown_label"]
+            entries = entry_start + kept
+            split = assign_splits(jet_uniform(path, entries, settings.split_seed), settings.fractions)
+            jets = ak.with_field(jets, entries.astype(np.int64), "entry")
+            for i, name in enumerate(SPLITS):
+                part = jets[split == i]
+                if len(part):
+                    writers.write(name, part)
+                    n_signal = int(ak.sum(part.label))
+                    per_split[name]["jets"] += len(part)
+                    per_split[name]["signal"] += n_signal
+                    per_split[name]["background"] += len(part) - n_signal
+            progress.update(counts["jets_read"])
+        if counts["jets_read"] and not any_label:
+            raise IngestError(path, f"none of the label branches {', '.join(labels)} is set for any jet")
+    except IngestError as err:
+        writers.abort()
+        if settings.on_bad_file != "skip":
+            raise
+        log.warning("skipping %s", err)
+        skipped = err.problem
+        writers = _SplitWriters(outputs)
+    writers.close()
+    progress.update(counts["jets_read"], final=True)
+
+    seconds = time.perf_counter() - start
+    result = {
+        "jettag_version": __version__,
+        "file": str(path),
+        "skipped": skipped,
+        **counts,
+        "splits": per_split,
+        "seconds": round(seconds, 3),
+        "jets_per_second": round(counts["jets_read"] / max(seconds, 1e-9), 1),
+    }
+    if summary is not None:
+        Path(summary).parent.mkdir(parents=True, exist_ok=True)
+        Path(summary).write_text(json.dumps(result, indent=2) + "\n")
+    return result

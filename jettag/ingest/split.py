@@ -1,0 +1,43 @@
+"""Deterministic train / validation / test assignment per jet.
+
+Each jet's split follows from a 64-bit hash of its file's name and its entry number in that file (and a
+seed), so it never changes when files are added, removed, reordered or read in other chunk sizes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["SPLITS", "assign_splits", "jet_uniform"]
+
+SPLITS = ("train", "val", "test")
+
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        x = (x + np.uint64(0x9E3779B97F4A7C15)) & _MASK64
+        x = ((x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK64
+        x = ((x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _MASK64
+        return x ^ (x >> np.uint64(31))
+
+
+def jet_uniform(path: str | Path, entries: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A number in [0, 1) per jet, fixed by the file's name, the entry and the seed."""
+    digest = hashlib.blake2b(f"{Path(path).name}|{seed}".encode(), digest_size=8).digest()
+    key = np.uint64(int.from_bytes(digest, "little"))
+    with np.errstate(over="ignore"):
+        x = _splitmix64(key ^ _splitmix64(np.asarray(entries, dtype=np.uint64)))
+    return (x >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def assign_splits(u: np.ndarray, fractions: Mapping[str, float]) -> np.ndarray:
+    """Index into :data:`SPLITS` per jet, from its uniform number and the split fractions."""
+    edges = np.cumsum([fractions[name] for name in SPLITS])
+    edges[-1] = 1.0  # fractions sum to one; guard against rounding
+    return np.searchsorted(edges, u, side="right").clip(max=len(SPLITS) - 1)
