@@ -21,9 +21,11 @@ RESULTS = config["results"]
 include: "workflow/rules/common.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/ingest.smk"
+include: "workflow/rules/build.smk"
 
 
 rule all:
     input:
         f"{RESULTS}/ingest/summary.json",
+        expand(f"{RESULTS}/build/{{split}}/summary.json", split=SPLITS),
     default_target: True

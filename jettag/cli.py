@@ -144,6 +144,92 @@ def _run_summarize_ingest(args: argparse.Namespace) -> None:
     summarize(args.summaries, args.output)
 
 
+def _add_build_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-length", type=int, default=128, help="constituents kept per jet")
+    p.add_argument("--ordering", choices=["pt", "delta_r", "kt"], default="pt", help="constituent order")
+    p.add_argument("--with-pid", action="store_true", help="add charge and particle-ID flags to the features")
+    p.add_argument("--chunk-size", type=int, default=20000, help="jets processed at a time")
+
+
+def _build_settings(args: argparse.Namespace):
+    from jettag.build import BuildSettings, ImageSpec
+
+    image = (
+        ImageSpec(
+            size=args.image_size,
+            extent=args.image_extent,
+            centre=not args.no_centre,
+            rotate=not args.no_rotate,
+            flip=not args.no_flip,
+            normalise=not args.no_normalise,
+        )
+        if hasattr(args, "image_size")
+        else ImageSpec()
+    )
+    return BuildSettings(
+        args.max_length, args.ordering, args.with_pid, args.chunk_size, getattr(args, "balance", False), image
+    )
+
+
+def _add_build(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "fit-standardisation",
+        help="fit the feature standardisation on the training shards",
+        description="Fit mean and std of each constituent feature on the training split; write them as JSON.",
+    )
+    p.add_argument("shards", nargs="+", help="training-split parquet shards of `jettag ingest`")
+    p.add_argument("--output", required=True, help="JSON file to write")
+    _add_build_options(p)
+    p.set_defaults(func=_run_fit_standardisation)
+
+    p = sub.add_parser(
+        "build",
+        help="build sequences, jet images and high-level features of one split",
+        description="Standardised constituent sequences, jet images and BDT features of one split.",
+    )
+    p.add_argument("shards", nargs="*", help="parquet shards of the split, from `jettag ingest`")
+    p.add_argument("--split", required=True, choices=["train", "val", "test"])
+    p.add_argument("--standardisation", required=True, help="JSON of `jettag fit-standardisation`")
+    p.add_argument("--output-dir", required=True, help="directory for sequences/images/highlevel.parquet")
+    p.add_argument("--balance", action="store_true", help="keep equal numbers of signal and background jets")
+    p.add_argument(
+        "--ingest-summary", help="dataset summary of `jettag summarize-ingest` (needed by --balance)"
+    )
+    p.add_argument("--image-size", type=int, default=37)
+    p.add_argument("--image-extent", type=float, default=1.6)
+    for step in ("centre", "rotate", "flip", "normalise"):
+        p.add_argument(f"--no-{step}", action="store_true", help=f"switch the image {step} step off")
+    _add_build_options(p)
+    p.set_defaults(func=_run_build)
+
+
+def _run_fit_standardisation(args: argparse.Namespace) -> None:
+    from jettag.build import fit_standardisation
+
+    std = fit_standardisation(args.shards, _build_settings(args), args.output)
+    log.info("standardisation of %s written to %s", ", ".join(std.names), args.output)
+
+
+def _run_build(args: argparse.Namespace) -> None:
+    from jettag.build import build_split
+
+    result = build_split(
+        args.split,
+        args.shards,
+        args.standardisation,
+        _build_settings(args),
+        args.output_dir,
+        args.ingest_summary,
+    )
+    log.info(
+        "%s: %d jets in, %d out, dropped %s",
+        args.split,
+        result["jets_in"],
+        result["jets_out"],
+        result["dropped"],
+    )
+
+
 def _add_check_config(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "check-config", help="validate a workflow configuration file and print it with defaults"
@@ -168,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(sub)
     _add_ingest(sub)
     _add_summarize_ingest(sub)
+    _add_build(sub)
     _add_check_config(sub)
     return parser
 

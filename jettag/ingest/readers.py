@@ -2,7 +2,8 @@
 
 - ROOT files with the JetClass schema (TTree ``tree``; jagged ``part_*`` as ``vector<float>`` or ``float[]``),
   or any other names through a branch map (``{"part_px": "PFCands_px", ...}``);
-- TopLandscape HDF5 (pandas, key ``table``: ``E_i, PX_i, PY_i, PZ_i`` for i < 200, zero-padded, ``is_signal_new``);
+- TopLandscape HDF5 (pandas, key ``table``: ``E_i, PX_i, PY_i, PZ_i`` for i < 200, zero-padded,
+  ``is_signal_new``);
 - TopLandscape parquet (``label``, ``jet_*``, jagged ``part_*``).
 
 Every reader yields ``(entry_start, chunk)``: ``chunk`` is an awkward record array with at least
@@ -127,7 +128,7 @@ def _iterate_toplandscape_hdf5(path: Path, chunk_size: int):
 
     try:
         with pd.HDFStore(path, mode="r") as store:
-            if "/table" not in store.keys():
+            if "/table" not in store:
                 raise IngestError(path, f"no key 'table' (has: {', '.join(store.keys()) or 'nothing'})")
             storer = store.get_storer("table")
             n_rows = storer.nrows if storer.is_table else storer.shape[0]

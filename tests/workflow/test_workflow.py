@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import uproot
 import yaml
@@ -54,7 +55,7 @@ def test_bad_config_stops_before_any_rule_runs(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-def test_smoke_workflow_generates_every_shard(tmp_path):
+def test_smoke_workflow_generates_ingests_and_builds(tmp_path):
     smoke = yaml.safe_load((ROOT / "configs/smoke.yaml").read_text())
     result = snakemake(tmp_path, "--cores", "2", "--configfile", str(ROOT / "configs/smoke.yaml"))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -66,6 +67,14 @@ def test_smoke_workflow_generates_every_shard(tmp_path):
         summary = json.loads(shard.with_suffix(".json").read_text())
         assert summary["counts"]["jets_written"] == n
         assert (results / "logs" / "generate" / f"{process}_seed1.log").exists()
+    dataset = json.loads((results / "ingest" / "summary.json").read_text())
+    assert dataset["jets_read"] == dataset["jets_kept"] == 2 * n
+    for split in ("train", "val", "test"):
+        built = json.loads((results / "build" / split / "summary.json").read_text())
+        assert built["jets_out"] == dataset["splits"][split]["jets"] > 0
+        for output in ("sequences", "images", "highlevel"):
+            assert pq.read_metadata(results / "build" / split / f"{output}.parquet").num_rows == built["jets_out"]
+    assert (results / "build" / "standardisation.json").exists()
     again = snakemake(tmp_path, "--cores", "2", "--configfile", str(ROOT / "configs/smoke.yaml"))
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -92,3 +92,22 @@ def ingest_args():
             args.append(f"--{key.replace('_', '-')} {ing[key]}")
     args += [f"--branch-map {shlex.quote(f'{k}={v}')}" for k, v in ing["branch_map"].items()]
     return " ".join(args)
+
+
+def build_args(with_image=False):
+    """`jettag fit-standardisation` / `jettag build` options from the `build` section."""
+    b = config["build"]
+    args = [f"--max-length {b['max_length']}", f"--ordering {b['ordering']}", f"--chunk-size {b['chunk_size']}"]
+    if b["with_pid"]:
+        args.append("--with-pid")
+    if with_image:
+        image = b["image"]
+        args += [f"--image-size {image['size']}", f"--image-extent {image['extent']}"]
+        args += [f"--no-{step}" for step in ("centre", "rotate", "flip", "normalise") if not image[step]]
+        if b["balance"]:
+            args.append("--balance")
+    return " ".join(args)
+
+
+def ingest_shards(split):
+    return expand(f"{RESULTS}/ingest/{{name}}/{split}.parquet", name=list(ingest_sources()))
