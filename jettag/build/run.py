@@ -1,0 +1,259 @@
+"""Build stage: from ingest shards to standardised constituent sequences, jet images and high-level features.
+
+The standardisation is fitted on the training split only, written as its own output, and applied to
+every split. Shards are read a chunk at a time and written as parquet row groups, so memory follows the
+chunk size.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import pyarrow.parquet as pq
+
+from jettag import __version__
+from jettag.build.images import ImageSpec, jet_images
+from jettag.build.sequences import Standardisation, constituent_features, order_constituents
+from jettag.ingest.split import jet_uniform
+from jettag.progress import Progress
+
+__all__ = [
+    "HIGH_LEVEL_FEATURES",
+    "OBSERVERS",
+    "BuildSettings",
+    "build_split",
+    "fit_standardisation",
+    "read_shards",
+]
+
+log = logging.getLogger(__name__)
+
+#: jet-level quantities carried next to every built jet, so plots need no rerun of earlier stages
+OBSERVERS = ("jet_pt", "jet_eta", "jet_phi", "jet_mass", "jet_sdmass")
+#: inputs of the BDT baseline
+HIGH_LEVEL_FEATURES = ("jet_mass", "jet_sdmass", "tau21", "tau32", "jet_nparticles")
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """How sequences and images are built; recorded with every output so a model can rebuild its inputs."""
+
+    max_length: int = 128
+    ordering: str = "pt"
+    with_pid: bool = False
+    chunk_size: int = 20000
+    balance: bool = False
+    image: ImageSpec = field(default_factory=ImageSpec)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> BuildSettings:
+        b = config["build"]
+        return cls(
+            b["max_length"],
+            b["ordering"],
+            b["with_pid"],
+            b["chunk_size"],
+            b["balance"],
+            ImageSpec(**b["image"]),
+        )
+
+
+def read_shards(paths: Sequence[str | Path], chunk_size: int) -> Iterator[tuple[Path, ak.Array]]:
+    """``(shard, jets)`` chunks of parquet shards, one after the other; empty shards yield nothing."""
+    for path in map(Path, paths):
+        file = pq.ParquetFile(path)
+        if file.metadata.num_rows == 0:
+            continue
+        for batch in file.iter_batches(batch_size=chunk_size):
+            yield path, ak.from_arrow(batch)
+
+
+def _sequences(jets: ak.Array, settings: BuildSettings) -> ak.Array:
+    """Features of each jet's constituents, in the configured order, cut at ``max_length``."""
+    features = constituent_features(jets, with_pid=settings.with_pid)
+    order = order_constituents(jets, settings.ordering)
+    return features[order][:, : settings.max_length]
+
+
+def fit_standardisation(
+    train_shards: Sequence[str | Path], settings: BuildSettings, output: str | Path
+) -> Standardisation:
+    """Fit mean and std of every feature on the training split (after ordering and truncation)."""
+    chunks = (_sequences(jets, settings) for _, jets in read_shards(train_shards, settings.chunk_size))
+    standardisation = Standardisation.fit_chunks(chunks)
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    standardisation.to_json(output)
+    return standardisation
+
+
+def _balance_keep(ingest_summary: dict[str, Any], split: str) -> dict[int, float]:
+    """Fraction of each class (label 1 signal, 0 background) kept so both classes have equal counts."""
+    counts = ingest_summary["splits"][split]
+    smaller = min(counts["signal"], counts["background"])
+    return {
+        1: smaller / counts["signal"] if counts["signal"] else 1.0,
+        0: smaller / counts["background"] if counts["background"] else 1.0,
+    }
+
+
+class _Writer:
+    def __init__(self, path: Path) -> None:
+        self.path, self.writer = path, None
+
+    def write(self, columns: dict[str, Any]) -> None:
+        table = ak.to_arrow_table(ak.zip(columns, depth_limit=1), extensionarray=False)
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+        self.writer.write_table(table.cast(self.writer.schema))
+
+    def close(self, empty: dict[str, Any]) -> None:
+        if self.writer is None:
+            self.write(empty)
+        self.writer.close()
+
+
+def build_split(
+    split: str,
+    shards: Sequence[str | Path],
+    standardisation: str | Path,
+    settings: BuildSettings,
+    output_dir: str | Path,
+    ingest_summary: str | Path | None = None,
+) -> dict[str, Any]:
+    """Write ``sequences.parquet``, ``images.parquet``, ``highlevel.parquet`` and ``summary.json`` of a split.
+
+    ``sequences.parquet``: per jet the standardised constituent features (jagged, in order), ``length``,
+    ``label`` and the observers; ``images.parquet``: ``image`` (size*size float32, row-major, rows Delta eta)
+    and ``label``; ``highlevel.parquet``: the BDT features, ``label`` and the observers.
+    """
+    start = time.perf_counter()
+    output_dir = Path(output_dir)
+    std = Standardisation.from_json(standardisation)
+    keep_fraction = None
+    if settings.balance:
+        if ingest_summary is None:
+            raise ValueError("class balancing needs the ingest summary (the class counts per split)")
+        keep_fraction = _balance_keep(json.loads(Path(ingest_summary).read_text()), split)
+    writers = {name: _Writer(output_dir / f"{name}.parquet") for name in ("sequences", "images", "highlevel")}
+    counts = {"jets_in": 0, "jets_out": 0, "dropped": {"class_balance": 0}, "signal": 0, "background": 0}
+    progress = Progress(log, f"build {split}", 0, "jets")
+    for shard, jets in read_shards(shards, settings.chunk_size):
+        counts["jets_in"] += len(jets)
+        if keep_fraction is not None:
+            label = ak.to_numpy(jets.label)
+            u = jet_uniform(shard.parent.name + "/balance", ak.to_numpy(jets.entry))
+            keep = u < np.where(label == 1, keep_fraction[1], keep_fraction[0])
+            counts["dropped"]["class_balance"] += int((~keep).sum())
+            jets = jets[keep]
+        if len(jets) == 0:
+            continue
+        _write_chunk(jets, std, settings, writers)
+        n_signal = int(ak.sum(jets.label))
+        counts["jets_out"] += len(jets)
+        counts["signal"] += n_signal
+        counts["background"] += len(jets) - n_signal
+        progress.update(counts["jets_in"])
+    empty = _empty_columns(std, settings)
+    for name, writer in writers.items():
+        writer.close(empty[name])
+    result = {
+        "jettag_version": __version__,
+        "split": split,
+        "settings": {**asdict(settings), "image": asdict(settings.image)},
+        "features": std.names,
+        **counts,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    (output_dir / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _columns(jets: ak.Array, std: Standardisation, settings: BuildSettings) -> dict[str, dict[str, Any]]:
+    sequences = std.apply(_sequences(jets, settings))
+    observers = {name: ak.to_numpy(jets[name]).astype(np.float32) for name in OBSERVERS}
+    label = ak.to_numpy(jets.label).astype(np.int8)
+    pt = np.hypot(jets.part_px, jets.part_py)
+    images = jet_images(jets.part_deta, jets.part_dphi, pt, settings.image)
+    size = settings.image.size
+    tau1, tau2, tau3 = (ak.to_numpy(jets[f"jet_tau{k}"]).astype(np.float64) for k in (1, 2, 3))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tau21 = np.where(tau1 > 0, tau2 / tau1, 0.0)
+        tau32 = np.where(tau2 > 0, tau3 / tau2, 0.0)
+    return {
+        "sequences": {
+            "features": sequences,
+            "length": ak.to_numpy(ak.num(sequences, axis=1)).astype(np.int32),
+            "label": label,
+            "entry": ak.to_numpy(jets.entry),
+            **observers,
+        },
+        "images": {
+            "image": ak.to_regular(ak.from_numpy(images.reshape(len(images), size * size)), axis=1),
+            "label": label,
+        },
+        "highlevel": {
+            "jet_mass": observers["jet_mass"],
+            "jet_sdmass": observers["jet_sdmass"],
+            "tau21": tau21.astype(np.float32),
+            "tau32": tau32.astype(np.float32),
+            "jet_nparticles": ak.to_numpy(jets.jet_nparticles).astype(np.float32),
+            "label": label,
+            **{k: v for k, v in observers.items() if k not in ("jet_mass", "jet_sdmass")},
+        },
+    }
+
+
+def _write_chunk(
+    jets: ak.Array, std: Standardisation, settings: BuildSettings, writers: dict[str, _Writer]
+) -> None:
+    for name, columns in _columns(jets, std, settings).items():
+        writers[name].write(columns)
+
+
+def _empty_columns(std: Standardisation, settings: BuildSettings) -> dict[str, dict[str, Any]]:
+    """Zero-length columns with the right types, for a split that ends up empty."""
+    features = ak.Array(
+        ak.contents.ListOffsetArray(
+            ak.index.Index64(np.zeros(1, np.int64)),
+            ak.contents.RecordArray(
+                [ak.contents.NumpyArray(np.empty(0, np.float32)) for _ in std.names], std.names
+            ),
+        )
+    )
+    f32 = np.empty(0, np.float32)
+    label = np.empty(0, np.int8)
+    size = settings.image.size
+    observers = dict.fromkeys(OBSERVERS, f32)
+    return {
+        "sequences": {
+            "features": features,
+            "length": np.empty(0, np.int32),
+            "label": label,
+            "entry": np.empty(0, np.int64),
+            **observers,
+        },
+        "images": {
+            "image": ak.to_regular(ak.from_numpy(np.empty((0, size * size), np.float32)), axis=1),
+            "label": label,
+        },
+        "highlevel": {
+            "jet_mass": f32,
+            "jet_sdmass": f32,
+            "tau21": f32,
+            "tau32": f32,
+            "jet_nparticles": f32,
+            "label": label,
+            "jet_pt": f32,
+            "jet_eta": f32,
+            "jet_phi": f32,
+        },
+    }

@@ -1,0 +1,372 @@
+"""Constituent sequences for recurrent taggers: per-particle features, orderings, padding and packing.
+
+An LSTM or GRU reads a jet as a sequence of constituents. This module turns the jagged JetClass branches
+(``part_*`` per particle, ``jet_*`` per jet) into the seven standard features of the field, orders the
+constituents (by pT, by Delta R or along the kt clustering tree), pads them to a fixed length with a mask,
+packs them for ``torch.nn.utils.rnn``, standardises them with parameters that are a declared output (JSON),
+and groups jets of similar length into batches so that little of each batch is padding.
+
+Everything runs on flat numpy arrays and jagged offsets: there is no Python loop over jets.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import awkward as ak
+import fastjet
+import numpy as np
+import torch
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+
+__all__ = [
+    "ORDERINGS",
+    "PID_FEATURES",
+    "STANDARD_FEATURES",
+    "Standardisation",
+    "constituent_features",
+    "length_buckets",
+    "order_constituents",
+    "pack",
+    "pad",
+    "padding_fraction",
+]
+
+#: the seven kinematic features of the strongest public constituent taggers, in this order
+STANDARD_FEATURES = ("log_pt", "log_e", "log_pt_rel", "log_e_rel", "delta_r", "deta", "dphi")
+
+#: particle-identification features and the JetClass branch each one is read from
+_PID_BRANCHES: dict[str, str] = {
+    "charge": "part_charge",
+    "is_charged_hadron": "part_isChargedHadron",
+    "is_neutral_hadron": "part_isNeutralHadron",
+    "is_photon": "part_isPhoton",
+    "is_electron": "part_isElectron",
+    "is_muon": "part_isMuon",
+}
+PID_FEATURES = tuple(_PID_BRANCHES)
+
+#: constituent orderings understood by :func:`order_constituents`
+ORDERINGS = ("pt", "delta_r", "kt")
+
+_KINEMATIC_BRANCHES = ("part_px", "part_py", "part_pz", "part_energy", "part_deta", "part_dphi")
+_JET_BRANCHES = ("jet_pt", "jet_energy")
+
+#: momenta (GeV) below this are clamped before the logarithm, so a zero-momentum particle gives a finite
+#: (very negative) feature instead of -inf that would poison standardisation and training
+_LOG_FLOOR = 1e-6
+
+#: kt reclustering radius: far above any constituent separation, so every constituent joins one tree
+_RECLUSTER_R = 10.0
+
+#: :func:`length_buckets` sorts by length within chunks of this many batches
+_BUCKET_CHUNK_BATCHES = 50
+
+
+def _require(jets: ak.Array, names: tuple[str, ...] | list[str], what: str) -> None:
+    missing = [name for name in names if name not in ak.fields(jets)]
+    if missing:
+        raise ValueError(
+            f"{what} needs the fields {missing}, which the jets lack (they have {ak.fields(jets)})"
+        )
+
+
+def _counts(jets: ak.Array, names: tuple[str, ...]) -> np.ndarray:
+    """Constituents per jet, checked to be the same for every jagged branch in ``names``."""
+    counts = ak.to_numpy(ak.num(jets[names[0]], axis=1)).astype(np.int64)
+    for name in names[1:]:
+        if not np.array_equal(ak.to_numpy(ak.num(jets[name], axis=1)), counts):
+            raise ValueError(f"branch {name!r} has a different number of particles per jet than {names[0]!r}")
+    return counts
+
+
+def _flat(array: ak.Array, dtype: type = np.float64) -> np.ndarray:
+    return ak.to_numpy(ak.flatten(array, axis=1)).astype(dtype)
+
+
+def _jagged(columns: dict[str, np.ndarray], counts: np.ndarray) -> ak.Array:
+    """Jagged record array (one list of records per jet) from flat columns."""
+    return ak.unflatten(ak.zip(columns, depth_limit=1), counts)
+
+
+def _fields(features: ak.Array) -> list[str]:
+    names = ak.fields(features)
+    if not names:
+        raise ValueError("expected a jagged record array of features (one field per feature), got no fields")
+    return names
+
+
+def constituent_features(jets: ak.Array, with_pid: bool = False) -> ak.Array:
+    """Per-constituent features (float32), one field per name of ``STANDARD_FEATURES`` (+ ``PID_FEATURES``).
+
+    log pT, log E, log(pT / pT_jet), log(E / E_jet), Delta R = hypot(deta, dphi) to the jet axis, deta, dphi;
+    with ``with_pid`` also the charge and the five particle-type flags. Momenta are clamped at 1e-6 GeV
+    before the logarithm. Constituents keep the order of the input branches.
+    """
+    _require(jets, _KINEMATIC_BRANCHES + _JET_BRANCHES, "constituent_features")
+    if with_pid:
+        _require(jets, list(_PID_BRANCHES.values()), "constituent_features(with_pid=True)")
+    counts = _counts(jets, _KINEMATIC_BRANCHES)
+    px, py = _flat(jets["part_px"]), _flat(jets["part_py"])
+    energy = _flat(jets["part_energy"])
+    deta, dphi = _flat(jets["part_deta"]), _flat(jets["part_dphi"])
+    jet_pt = np.repeat(ak.to_numpy(jets["jet_pt"]).astype(np.float64), counts)
+    jet_energy = np.repeat(ak.to_numpy(jets["jet_energy"]).astype(np.float64), counts)
+
+    log_pt = np.log(np.maximum(np.hypot(px, py), _LOG_FLOOR))
+    log_e = np.log(np.maximum(energy, _LOG_FLOOR))
+    columns = {
+        "log_pt": log_pt,
+        "log_e": log_e,
+        "log_pt_rel": log_pt - np.log(np.maximum(jet_pt, _LOG_FLOOR)),
+        "log_e_rel": log_e - np.log(np.maximum(jet_energy, _LOG_FLOOR)),
+        "delta_r": np.hypot(deta, dphi),
+        "deta": deta,
+        "dphi": dphi,
+    }
+    if with_pid:
+        columns |= {name: _flat(jets[branch]) for name, branch in _PID_BRANCHES.items()}
+    return _jagged({name: values.astype(np.float32) for name, values in columns.items()}, counts)
+
+
+def _argsort_within(key: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Flat positions that sort ``key`` increasingly inside each jet (stable: ties keep input order)."""
+    jet_of = np.repeat(np.arange(len(counts)), counts)
+    return np.lexsort((key, jet_of))
+
+
+def order_constituents(jets: ak.Array, ordering: str = "pt") -> ak.Array:
+    """Jagged int64 local indices putting each jet's constituents in ``ordering``; use as ``features[order]``.
+
+    - ``"pt"``: decreasing pT.
+    - ``"delta_r"``: increasing Delta R = hypot(deta, dphi) to the jet axis.
+    - ``"kt"``: the jet's constituents are reclustered with FastJet's kt algorithm (R = 10, so they form one
+      tree) and read in the order of a depth-first walk of that tree from the final jet, where at each merging
+      the branch holding the harder leading constituent (the highest-pT single particle) is walked first.
+      So the first constituent is the hardest, and every kt subjet, i.e. every node of the tree, fills one
+      contiguous block: a jet reads as its hardest prong, grown outwards from the hardest particle by its
+      kt-nearest soft neighbours, then the next prong, and so on. An RNN thereby sees the substructure that
+      recursive networks over the kt tree use, as a sequence. The walk is FastJet's
+      ``unique_history_order`` on the pT-ordered constituents (it walks first the branch with the lowest input
+      index), which also makes the order independent of ties in the clustering distances.
+
+    Ties in pT or Delta R keep the input order.
+    """
+    if ordering not in ORDERINGS:
+        raise ValueError(
+            f"unknown constituent ordering {ordering!r}; known orderings: {', '.join(ORDERINGS)}"
+        )
+    if ordering == "delta_r":
+        _require(jets, ("part_deta", "part_dphi"), "order_constituents('delta_r')")
+        counts = _counts(jets, ("part_deta", "part_dphi"))
+        flat = _argsort_within(np.hypot(_flat(jets["part_deta"]), _flat(jets["part_dphi"])), counts)
+    else:
+        names = ("part_px", "part_py") + (("part_pz", "part_energy") if ordering == "kt" else ())
+        _require(jets, names, f"order_constituents({ordering!r})")
+        counts = _counts(jets, names)
+        flat = _argsort_within(-np.hypot(_flat(jets["part_px"]), _flat(jets["part_py"])), counts)
+        if ordering == "kt":
+            flat = _kt_order(jets, flat, counts)
+    starts = np.cumsum(counts) - counts
+    local = flat - np.repeat(starts, counts)
+    return ak.unflatten(local.astype(np.int64), counts)
+
+
+def _kt_order(jets: ak.Array, by_pt: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Flat positions of the constituents in kt-tree order (see :func:`order_constituents`), given the flat
+    positions ``by_pt`` that order each jet by decreasing pT."""
+    if counts.sum() == 0:
+        return by_pt
+    momenta = {
+        key: _flat(jets[branch])[by_pt]
+        for key, branch in (("px", "part_px"), ("py", "part_py"), ("pz", "part_pz"), ("E", "part_energy"))
+    }
+    events = ak.unflatten(ak.zip(momenta, with_name="Momentum4D"), counts)
+    sequence = fastjet.ClusterSequence(events, fastjet.JetDefinition(fastjet.kt_algorithm, _RECLUSTER_R))
+    history = sequence.unique_history_order()
+    steps = ak.to_numpy(ak.flatten(history)).astype(np.int64)
+    jet_of = np.repeat(np.arange(len(counts)), ak.to_numpy(ak.num(history)))
+    # history entries below the jet's particle count are its input particles; the rest are merging steps
+    is_particle = steps < counts[jet_of]
+    if is_particle.sum() != counts.sum():
+        raise RuntimeError("FastJet's unique_history_order did not list every constituent exactly once")
+    starts = np.cumsum(counts) - counts
+    return by_pt[starts[jet_of[is_particle]] + steps[is_particle]]
+
+
+def pad(features: ak.Array, max_length: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fixed-length arrays from jagged features: ``(values, mask, lengths)``.
+
+    ``values`` is float32 ``[n_jets, max_length, n_features]`` (features in field order), ``mask`` is bool
+    ``[n_jets, max_length]`` (True on real constituents) and ``lengths`` is int64 ``min(n, max_length)``.
+    Each jet keeps its first ``max_length`` constituents (so order them first); the rest is zero.
+    """
+    if max_length < 1:
+        raise ValueError(f"max_length must be at least 1, got {max_length}")
+    names = _fields(features)
+    counts = ak.to_numpy(ak.num(features, axis=1)).astype(np.int64)
+    flat = np.stack([_flat(features[name], np.float32) for name in names], axis=1)
+    lengths = np.minimum(counts, max_length)
+    starts = np.cumsum(counts) - counts
+    kept_starts = np.cumsum(lengths) - lengths
+    jet_of = np.repeat(np.arange(len(counts)), lengths)
+    position = np.arange(lengths.sum()) - np.repeat(kept_starts, lengths)
+    values = np.zeros((len(counts), max_length, len(names)), dtype=np.float32)
+    values[jet_of, position] = flat[np.repeat(starts, lengths) + position]
+    mask = np.arange(max_length) < lengths[:, None]
+    return values, mask, lengths
+
+
+def pack(values: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
+    """Pack padded ``[batch, time, features]`` values for an RNN, so it never reads the padding.
+
+    Jets need not be sorted by length. torch cannot pack a sequence of length 0: such jets raise a
+    ``ValueError`` and must be dropped or given a sentinel constituent by the caller.
+    """
+    lengths = torch.as_tensor(lengths).to(device="cpu", dtype=torch.int64)
+    if lengths.ndim != 1 or values.ndim != 3 or len(lengths) != values.shape[0]:
+        raise ValueError(
+            f"expected values [batch, time, features] and lengths [batch], got {tuple(values.shape)} "
+            f"and {tuple(lengths.shape)}"
+        )
+    empty = torch.nonzero(lengths <= 0).flatten().tolist()
+    if empty:
+        raise ValueError(
+            f"jets at batch positions {empty} have no constituents; torch cannot pack length-0 sequences, "
+            "so drop those jets or give them a sentinel constituent"
+        )
+    if int(lengths.max()) > values.shape[1]:
+        raise ValueError(f"a length of {int(lengths.max())} exceeds the padded length {values.shape[1]}")
+    return pack_padded_sequence(values, lengths, batch_first=True, enforce_sorted=False)
+
+
+@dataclass
+class Standardisation:
+    """Per-feature ``(x - mean) / std``, fitted on real constituents; a declared output, stored as JSON.
+
+    Flag features (``PID_FEATURES``: charge and particle-type flags) keep mean 0 and std 1, so they pass
+    unchanged. A feature that is constant in the fit sample gets std 1 rather than a division by zero.
+    """
+
+    names: list[str]
+    mean: np.ndarray
+    std: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.names = list(self.names)
+        self.mean = np.asarray(self.mean, dtype=np.float64)
+        self.std = np.asarray(self.std, dtype=np.float64)
+        if not len(self.names) == len(self.mean) == len(self.std):
+            raise ValueError(
+                f"{len(self.names)} names, {len(self.mean)} means and {len(self.std)} stds do not match"
+            )
+        if not np.all(self.std > 0):
+            raise ValueError(
+                f"std must be positive, got {dict(zip(self.names, self.std.tolist(), strict=True))}"
+            )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Standardisation):
+            return NotImplemented
+        return (
+            self.names == other.names
+            and np.array_equal(self.mean, other.mean)
+            and np.array_equal(self.std, other.std)
+        )
+
+    @classmethod
+    def fit(cls, features: ak.Array) -> Standardisation:
+        """Mean and std of each non-flag feature over the real constituents of ``features`` (jagged)."""
+        return cls.fit_chunks([features])
+
+    @classmethod
+    def fit_chunks(cls, chunks: Iterable[ak.Array]) -> Standardisation:
+        """As :meth:`fit`, over chunks read one after the other (Chan et al.'s pairwise update), so a
+        training split of any size is fitted in the memory of one chunk."""
+        names: list[str] | None = None
+        count = mean = m2 = None
+        for features in chunks:
+            if names is None:
+                names = _fields(features)
+                count, mean, m2 = 0, np.zeros(len(names)), np.zeros(len(names))
+            values = np.stack([_flat(features[name]) for name in names], axis=1)
+            n = len(values)
+            if n == 0:
+                continue
+            chunk_mean = values.mean(axis=0)
+            chunk_m2 = ((values - chunk_mean) ** 2).sum(axis=0)
+            delta = chunk_mean - mean
+            total = count + n
+            mean = mean + delta * n / total
+            m2 = m2 + chunk_m2 + delta**2 * count * n / total
+            count = total
+        if names is None or count == 0:
+            raise ValueError("cannot fit a standardisation on jets without any constituents")
+        std = np.sqrt(m2 / count)
+        flags = np.array([name in PID_FEATURES for name in names])
+        mean = np.where(flags, 0.0, mean)
+        std = np.where(flags | ~(std > 0), 1.0, std)
+        return cls(names, mean, std)
+
+    def apply(self, features: ak.Array) -> ak.Array:
+        """``features`` with every field standardised (float32); the fields must be the fitted ones."""
+        names = _fields(features)
+        if names != self.names:
+            raise ValueError(f"features have fields {names}, the standardisation was fitted on {self.names}")
+        counts = ak.to_numpy(ak.num(features, axis=1))
+        columns = {
+            name: ((_flat(features[name]) - m) / s).astype(np.float32)
+            for name, m, s in zip(self.names, self.mean, self.std, strict=True)
+        }
+        return _jagged(columns, counts)
+
+    def to_json(self, path: str | Path) -> None:
+        """Write plain JSON; floats are written with ``repr`` precision, so :meth:`from_json` is exact."""
+        content = {"names": self.names, "mean": self.mean.tolist(), "std": self.std.tolist()}
+        Path(path).write_text(json.dumps(content, indent=2) + "\n")
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> Standardisation:
+        content = json.loads(Path(path).read_text())
+        missing = {"names", "mean", "std"} - set(content)
+        if missing:
+            raise ValueError(f"{path}: standardisation file lacks the keys {sorted(missing)}")
+        return cls(content["names"], np.array(content["mean"]), np.array(content["std"]))
+
+
+def length_buckets(lengths: np.ndarray, batch_size: int, seed: int, shuffle: bool = True) -> list[np.ndarray]:
+    """Batches of jet indices with similar lengths, every index exactly once, deterministic per ``seed``.
+
+    With ``shuffle`` the jets are shuffled, cut into chunks of 50 batches, sorted by length within each
+    chunk and cut into batches, and the batch order is shuffled; without it the chunks follow the input
+    order and the batches stay in order. Sorting within chunks rather than globally keeps batches varied
+    between epochs (different seeds) while a padded batch is mostly real constituents; see
+    :func:`padding_fraction`.
+    """
+    lengths = np.asarray(lengths)
+    if lengths.ndim != 1:
+        raise ValueError(f"lengths must be one-dimensional, got shape {lengths.shape}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    rng = np.random.default_rng(seed)
+    index = rng.permutation(len(lengths)) if shuffle else np.arange(len(lengths))
+    chunk = batch_size * _BUCKET_CHUNK_BATCHES
+    batches: list[np.ndarray] = []
+    for start in range(0, len(index), chunk):
+        part = index[start : start + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches.extend(np.split(part, np.arange(batch_size, len(part), batch_size)))
+    if shuffle:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return [batch.astype(np.int64) for batch in batches]
+
+
+def padding_fraction(lengths: np.ndarray, batches: list[np.ndarray]) -> float:
+    """Share of padded slots when every batch is padded to its own longest jet (0: no padding at all)."""
+    lengths = np.asarray(lengths)
+    slots = sum(len(batch) * int(lengths[batch].max()) for batch in batches if len(batch))
+    real = sum(int(lengths[batch].sum()) for batch in batches)
+    return 1.0 - real / slots if slots else 0.0

@@ -1,0 +1,118 @@
+"""The build stage end to end on ingested real jets: standardisation from train only, outputs that agree."""
+
+from __future__ import annotations
+
+import json
+
+import awkward as ak
+import numpy as np
+import pytest
+
+from jettag.build import BuildSettings, Standardisation, build_split, fit_standardisation, pad
+from jettag.build.sequences import constituent_features
+from jettag.ingest import IngestSettings, ingest_file
+from jettag.ingest.summary import summarize
+
+SPLITS = ("train", "val", "test")
+
+
+@pytest.fixture(scope="module")
+def ingested(generated, tmp_path_factory):
+    """Ingest shards of the shared top and QCD samples, with the dataset summary."""
+    out = tmp_path_factory.mktemp("ingested")
+    settings = IngestSettings(signal=["label_Tbqq"], background=["label_QCD"])
+    shards = {split: [] for split in SPLITS}
+    summaries = []
+    for process, path in generated.items():
+        outputs = {split: out / process / f"{split}.parquet" for split in SPLITS}
+        ingest_file(path, outputs, settings, out / process / "summary.json")
+        summaries.append(out / process / "summary.json")
+        for split in SPLITS:
+            shards[split].append(outputs[split])
+    summarize(summaries, out / "summary.json")
+    return shards, out / "summary.json"
+
+
+@pytest.fixture(scope="module")
+def built(ingested, tmp_path_factory):
+    shards, summary = ingested
+    out = tmp_path_factory.mktemp("built")
+    settings = BuildSettings(max_length=64, chunk_size=150)
+    fit_standardisation(shards["train"], settings, out / "standardisation.json")
+    results = {
+        split: build_split(split, shards[split], out / "standardisation.json", settings, out / split, summary)
+        for split in SPLITS
+    }
+    return out, results
+
+
+def test_standardisation_is_fitted_on_the_training_split_only(ingested, built):
+    out, _ = built
+    std = Standardisation.from_json(out / "standardisation.json")
+    train = ak.from_parquet(out / "train" / "sequences.parquet").features
+    test = ak.from_parquet(out / "test" / "sequences.parquet").features
+    for name in std.names:
+        values = ak.to_numpy(ak.flatten(train[name]))
+        assert abs(values.mean()) < 1e-3, name
+        assert abs(values.std() - 1) < 1e-3, name
+    # the test split is standardised with the training parameters, not its own
+    test_means = [abs(ak.to_numpy(ak.flatten(test[name])).mean()) for name in std.names]
+    assert max(test_means) > 1e-3
+
+
+def test_chunked_fit_equals_a_fit_on_everything(ingested):
+    shards, _ = ingested
+    jets = ak.concatenate([ak.from_parquet(path) for path in shards["train"]])
+    features = constituent_features(jets)
+    whole = Standardisation.fit(features)
+    chunked = Standardisation.fit_chunks(features[i : i + 37] for i in range(0, len(features), 37))
+    np.testing.assert_allclose(chunked.mean, whole.mean, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(chunked.std, whole.std, rtol=1e-9)
+
+
+def test_every_jet_is_built_once_in_each_output(ingested, built):
+    shards, summary = ingested
+    out, results = built
+    counts = json.loads(summary.read_text())["splits"]
+    for split in SPLITS:
+        sequences = ak.from_parquet(out / split / "sequences.parquet")
+        images = ak.from_parquet(out / split / "images.parquet")
+        highlevel = ak.from_parquet(out / split / "highlevel.parquet")
+        assert len(sequences) == len(images) == len(highlevel) == counts[split]["jets"] == results[split]["jets_out"]
+        assert ak.all(sequences.label == images.label)
+        assert ak.all(sequences.length == np.minimum(ak.num(sequences.features, axis=1), 64))
+        assert ak.max(sequences.length) <= 64
+        np.testing.assert_allclose(ak.sum(images.image, axis=1).to_numpy(), 1.0, rtol=1e-5)
+        tau21 = highlevel.tau21.to_numpy()
+        assert np.all((tau21 > 0) & (tau21 < 1.5))
+
+
+def test_built_sequences_pad_to_tensors_in_order(built):
+    out, _ = built
+    sequences = ak.from_parquet(out / "val" / "sequences.parquet")
+    values, mask, lengths = pad(sequences.features, max_length=64)
+    assert values.shape == (len(sequences), 64, 7)
+    np.testing.assert_array_equal(mask.sum(axis=1), lengths)
+    # pT ordering: log pT (standardised, monotonic) decreases along each sequence
+    log_pt = np.where(mask, values[..., 0], -np.inf)
+    assert np.all(np.diff(log_pt[:, :10], axis=1)[mask[:, 1:10]] <= 1e-6)
+
+
+def test_class_balance_drops_are_counted(ingested, tmp_path):
+    shards, summary = ingested
+    # only part of the QCD jets: an unbalanced training split
+    unbalanced = [shards["train"][0], shards["train"][1]]
+    jets = ak.from_parquet(unbalanced[1])
+    half = tmp_path / "QCD_half" / "train.parquet"
+    half.parent.mkdir()
+    ak.to_parquet(jets[: len(jets) // 2], half)
+    ingest_counts = json.loads(summary.read_text())
+    ingest_counts["splits"]["train"]["background"] = len(jets) // 2
+    fake_summary = tmp_path / "summary.json"
+    fake_summary.write_text(json.dumps(ingest_counts))
+    settings = BuildSettings(balance=True, chunk_size=100)
+    fit_standardisation([unbalanced[0], half], settings, tmp_path / "std.json")
+    result = build_split("train", [unbalanced[0], half], tmp_path / "std.json", settings, tmp_path / "out", fake_summary)
+    assert result["jets_in"] == result["jets_out"] + result["dropped"]["class_balance"]
+    assert result["dropped"]["class_balance"] > 0
+    assert abs(result["signal"] - result["background"]) < 0.25 * result["background"]
