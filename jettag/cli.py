@@ -66,13 +66,11 @@ def _run_generate(args: argparse.Namespace) -> None:
 def _add_ingest(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ingest",
-        help="read one ROOT / TopLandscape file into train, val and test parquet shards",
+        help="read one ROOT / TopLandscape file into train, val and test shards (Arrow IPC)",
         description="Validate, split and write the jets of one input file; bad jets are dropped and counted.",
     )
     p.add_argument("--input", required=True, help="ROOT (.root), TopLandscape HDF5 (.h5) or parquet file")
-    p.add_argument(
-        "--output-dir", required=True, help="directory for train.parquet, val.parquet, test.parquet"
-    )
+    p.add_argument("--output-dir", required=True, help="directory for train.arrow, val.arrow, test.arrow")
     p.add_argument("--summary", help="JSON file for the counts (read, kept, dropped by reason, per split)")
     p.add_argument("--signal", nargs="+", required=True, metavar="LABEL", help="signal label branches")
     p.add_argument(
@@ -118,7 +116,7 @@ def _run_ingest(args: argparse.Namespace) -> None:
         branch_map=branch_map,
         tree=args.tree,
     )
-    outputs = {split: Path(args.output_dir) / f"{split}.parquet" for split in SPLITS}
+    outputs = {split: Path(args.output_dir) / f"{split}.arrow" for split in SPLITS}
     result = ingest_file(args.input, outputs, settings, args.summary)
     log.info(
         "%s: read %d, kept %d, dropped %s",
@@ -177,7 +175,7 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
         help="fit the feature standardisation on the training shards",
         description="Fit mean and std of each constituent feature on the training split; write them as JSON.",
     )
-    p.add_argument("shards", nargs="+", help="training-split parquet shards of `jettag ingest`")
+    p.add_argument("shards", nargs="+", help="training-split shards of `jettag ingest`")
     p.add_argument("--output", required=True, help="JSON file to write")
     _add_build_options(p)
     p.set_defaults(func=_run_fit_standardisation)
@@ -187,10 +185,10 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
         help="build sequences, jet images and high-level features of one split",
         description="Standardised constituent sequences, jet images and BDT features of one split.",
     )
-    p.add_argument("shards", nargs="*", help="parquet shards of the split, from `jettag ingest`")
+    p.add_argument("shards", nargs="*", help="shards of the split, from `jettag ingest`")
     p.add_argument("--split", required=True, choices=["train", "val", "test"])
     p.add_argument("--standardisation", required=True, help="JSON of `jettag fit-standardisation`")
-    p.add_argument("--output-dir", required=True, help="directory for sequences/images/highlevel.parquet")
+    p.add_argument("--output-dir", required=True, help="directory for sequences, images and highlevel.arrow")
     p.add_argument("--balance", action="store_true", help="keep equal numbers of signal and background jets")
     p.add_argument(
         "--ingest-summary", help="dataset summary of `jettag summarize-ingest` (needed by --balance)"

@@ -1,7 +1,7 @@
 """Build stage: from ingest shards to standardised constituent sequences, jet images and high-level features.
 
 The standardisation is fitted on the training split only, written as its own output, and applied to
-every split. Shards are read a chunk at a time and written as parquet row groups, so memory follows the
+every split. Shards are read a chunk at a time and written as record batches, so memory follows the
 chunk size.
 """
 
@@ -17,13 +17,13 @@ from typing import Any
 
 import awkward as ak
 import numpy as np
-import pyarrow.parquet as pq
 
 from jettag import __version__
 from jettag.build.images import ImageSpec, jet_images
 from jettag.build.sequences import Standardisation, constituent_features, order_constituents
 from jettag.ingest.split import jet_uniform
 from jettag.progress import Progress
+from jettag.shards import ShardWriter, iterate_shard
 
 __all__ = [
     "HIGH_LEVEL_FEATURES",
@@ -67,13 +67,11 @@ class BuildSettings:
 
 
 def read_shards(paths: Sequence[str | Path], chunk_size: int) -> Iterator[tuple[Path, ak.Array]]:
-    """``(shard, jets)`` chunks of parquet shards, one after the other; empty shards yield nothing."""
+    """``(shard, jets)`` chunks of ingest shards, one shard after the other; empty shards yield nothing."""
     for path in map(Path, paths):
-        file = pq.ParquetFile(path)
-        if file.metadata.num_rows == 0:
-            continue
-        for batch in file.iter_batches(batch_size=chunk_size):
-            yield path, ak.from_arrow(batch)
+        for jets in iterate_shard(path, chunk_size):
+            if len(jets):
+                yield path, jets
 
 
 def _sequences(jets: ak.Array, settings: BuildSettings) -> ak.Array:
@@ -104,23 +102,6 @@ def _balance_keep(ingest_summary: dict[str, Any], split: str) -> dict[int, float
     }
 
 
-class _Writer:
-    def __init__(self, path: Path) -> None:
-        self.path, self.writer = path, None
-
-    def write(self, columns: dict[str, Any]) -> None:
-        table = ak.to_arrow_table(ak.zip(columns, depth_limit=1), extensionarray=False)
-        if self.writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
-        self.writer.write_table(table.cast(self.writer.schema))
-
-    def close(self, empty: dict[str, Any]) -> None:
-        if self.writer is None:
-            self.write(empty)
-        self.writer.close()
-
-
 def build_split(
     split: str,
     shards: Sequence[str | Path],
@@ -129,11 +110,11 @@ def build_split(
     output_dir: str | Path,
     ingest_summary: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Write ``sequences.parquet``, ``images.parquet``, ``highlevel.parquet`` and ``summary.json`` of a split.
+    """Write the ``sequences``, ``images`` and ``highlevel`` shards and ``summary.json`` of a split.
 
-    ``sequences.parquet``: per jet the standardised constituent features (jagged, in order), ``length``,
-    ``label`` and the observers; ``images.parquet``: ``image`` (size*size float32, row-major, rows Delta eta)
-    and ``label``; ``highlevel.parquet``: the BDT features, ``label`` and the observers.
+    ``sequences.arrow``: per jet the standardised constituent features (jagged, in order), ``length``,
+    ``label`` and the observers; ``images.arrow``: ``image`` (size*size float32, row-major, rows Delta eta)
+    and ``label``; ``highlevel.arrow``: the BDT features, ``label`` and the observers.
     """
     start = time.perf_counter()
     output_dir = Path(output_dir)
@@ -143,7 +124,10 @@ def build_split(
         if ingest_summary is None:
             raise ValueError("class balancing needs the ingest summary (the class counts per split)")
         keep_fraction = _balance_keep(json.loads(Path(ingest_summary).read_text()), split)
-    writers = {name: _Writer(output_dir / f"{name}.parquet") for name in ("sequences", "images", "highlevel")}
+    empty = _empty_columns(std, settings)
+    writers = {
+        name: ShardWriter(output_dir / f"{name}.arrow", ak.zip(empty[name], depth_limit=1)) for name in empty
+    }
     counts = {"jets_in": 0, "jets_out": 0, "dropped": {"class_balance": 0}, "signal": 0, "background": 0}
     progress = Progress(log, f"build {split}", 0, "jets")
     for shard, jets in read_shards(shards, settings.chunk_size):
@@ -162,9 +146,8 @@ def build_split(
         counts["signal"] += n_signal
         counts["background"] += len(jets) - n_signal
         progress.update(counts["jets_in"])
-    empty = _empty_columns(std, settings)
-    for name, writer in writers.items():
-        writer.close(empty[name])
+    for writer in writers.values():
+        writer.close()
     result = {
         "jettag_version": __version__,
         "split": split,
@@ -213,10 +196,10 @@ def _columns(jets: ak.Array, std: Standardisation, settings: BuildSettings) -> d
 
 
 def _write_chunk(
-    jets: ak.Array, std: Standardisation, settings: BuildSettings, writers: dict[str, _Writer]
+    jets: ak.Array, std: Standardisation, settings: BuildSettings, writers: dict[str, ShardWriter]
 ) -> None:
     for name, columns in _columns(jets, std, settings).items():
-        writers[name].write(columns)
+        writers[name].write(ak.zip(columns, depth_limit=1))
 
 
 def _empty_columns(std: Standardisation, settings: BuildSettings) -> dict[str, dict[str, Any]]:

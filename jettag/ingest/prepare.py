@@ -45,15 +45,36 @@ class Selection:
     jet_r: float = 0.8
 
 
-def _finite(chunk: ak.Array) -> np.ndarray:
+def _flat(values: ak.Array) -> np.ndarray:
+    return ak.to_numpy(ak.flatten(values))
+
+
+def _finite(chunk: ak.Array, counts: np.ndarray) -> np.ndarray:
+    """True for jets whose every number (jet-level and per constituent) is finite."""
     ok = np.ones(len(chunk), dtype=bool)
+    jet_of = None
     for field in chunk.fields:
         values = chunk[field]
         if values.ndim > 1:
-            ok &= ak.to_numpy(ak.all(np.isfinite(values), axis=1))
+            bad = ~np.isfinite(_flat(values))
+            if bad.any():
+                jet_of = np.repeat(np.arange(len(chunk)), counts) if jet_of is None else jet_of
+                ok[jet_of[bad]] = False
         else:
-            ok &= np.isfinite(ak.to_numpy(values).astype(np.float64))
+            flat = ak.to_numpy(values)
+            if np.issubdtype(flat.dtype, np.floating):
+                ok &= np.isfinite(flat)
     return ok
+
+
+def _sum_per_jet(flat: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    starts = np.cumsum(counts) - counts
+    sums = (
+        np.add.reduceat(flat, np.minimum(starts, max(len(flat) - 1, 0)))
+        if len(flat)
+        else np.zeros(len(counts))
+    )
+    return np.where(counts > 0, sums, 0.0)
 
 
 def prepare_chunk(
@@ -72,7 +93,7 @@ def prepare_chunk(
 
     counts = ak.to_numpy(ak.num(chunk["part_px"]))
     drop(counts == 0, "no_constituents")
-    drop(~_finite(chunk), "non_finite")
+    drop(~_finite(chunk, counts), "non_finite")
     is_signal = np.zeros(n, dtype=bool)
     is_background = np.zeros(n, dtype=bool)
     for label in signal:

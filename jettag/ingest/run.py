@@ -1,4 +1,4 @@
-"""Ingest one input file into columnar train / val / test shards (parquet), with a per-file summary."""
+"""Ingest one input file into columnar train / val / test shards (Arrow IPC), with a per-file summary."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from typing import Any
 
 import awkward as ak
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from jettag import __version__
 from jettag.ingest.errors import IngestError
@@ -21,6 +19,7 @@ from jettag.ingest.prepare import DROP_REASONS, Selection, prepare_chunk
 from jettag.ingest.readers import iterate_file
 from jettag.ingest.split import SPLITS, assign_splits, jet_uniform
 from jettag.progress import Progress
+from jettag.shards import ShardWriter
 
 __all__ = ["IngestSettings", "ingest_file"]
 
@@ -58,35 +57,26 @@ class IngestSettings:
 
 
 class _SplitWriters:
-    """One parquet writer per split, opened on the first chunk; empty splits get an empty file."""
+    """One shard writer per split; a split that gets no jet still gets a (zero-length) shard."""
 
     def __init__(self, outputs: Mapping[str, Path]) -> None:
-        self.outputs = outputs
-        self.writers: dict[str, pq.ParquetWriter] = {}
-        self.schema: pa.Schema | None = None
+        self.writers = {split: ShardWriter(path) for split, path in outputs.items()}
+        self.empty: ak.Array | None = None
 
     def write(self, split: str, jets: ak.Array) -> None:
-        table = ak.to_arrow_table(jets, extensionarray=False)
-        if self.schema is None:
-            self.schema = table.schema
-        if split not in self.writers:
-            self.outputs[split].parent.mkdir(parents=True, exist_ok=True)
-            self.writers[split] = pq.ParquetWriter(self.outputs[split], self.schema, compression="zstd")
-        self.writers[split].write_table(table.cast(self.schema))
+        if self.empty is None:
+            self.empty = jets[:0]
+        self.writers[split].write(jets)
 
     def close(self) -> None:
-        schema = self.schema if self.schema is not None else pa.schema([("label", pa.int8())])
-        for split, path in self.outputs.items():
-            if split in self.writers:
-                self.writers[split].close()
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                pq.write_table(schema.empty_table(), path)
+        empty = self.empty if self.empty is not None else ak.Array({"label": np.empty(0, np.int8)})
+        for writer in self.writers.values():
+            writer.empty = empty
+            writer.close()
 
     def abort(self) -> None:
-        for split, writer in self.writers.items():
-            writer.close()
-            self.outputs[split].unlink(missing_ok=True)
+        for writer in self.writers.values():
+            writer.abort()
 
 
 def ingest_file(
@@ -95,7 +85,7 @@ def ingest_file(
     settings: IngestSettings,
     summary: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Read ``path`` in chunks, drop (and count) bad jets, split, and write ``outputs[split]`` parquet files.
+    """Read ``path`` in chunks, drop (and count) bad jets, split, and write the ``outputs[split]`` shards.
 
     A bad file raises :class:`IngestError`, or with ``on_bad_file="skip"`` is counted as skipped and gives
     empty shards, so one damaged file among many need not stop a run.

@@ -12,6 +12,7 @@ from jettag.build import BuildSettings, Standardisation, build_split, fit_standa
 from jettag.build.sequences import constituent_features
 from jettag.ingest import IngestSettings, ingest_file
 from jettag.ingest.summary import summarize
+from jettag.shards import ShardWriter, read_shard
 
 SPLITS = ("train", "val", "test")
 
@@ -24,7 +25,7 @@ def ingested(generated, tmp_path_factory):
     shards = {split: [] for split in SPLITS}
     summaries = []
     for process, path in generated.items():
-        outputs = {split: out / process / f"{split}.parquet" for split in SPLITS}
+        outputs = {split: out / process / f"{split}.arrow" for split in SPLITS}
         ingest_file(path, outputs, settings, out / process / "summary.json")
         summaries.append(out / process / "summary.json")
         for split in SPLITS:
@@ -49,8 +50,8 @@ def built(ingested, tmp_path_factory):
 def test_standardisation_is_fitted_on_the_training_split_only(ingested, built):
     out, _ = built
     std = Standardisation.from_json(out / "standardisation.json")
-    train = ak.from_parquet(out / "train" / "sequences.parquet").features
-    test = ak.from_parquet(out / "test" / "sequences.parquet").features
+    train = read_shard(out / "train" / "sequences.arrow").features
+    test = read_shard(out / "test" / "sequences.arrow").features
     for name in std.names:
         values = ak.to_numpy(ak.flatten(train[name]))
         assert abs(values.mean()) < 1e-3, name
@@ -62,7 +63,7 @@ def test_standardisation_is_fitted_on_the_training_split_only(ingested, built):
 
 def test_chunked_fit_equals_a_fit_on_everything(ingested):
     shards, _ = ingested
-    jets = ak.concatenate([ak.from_parquet(path) for path in shards["train"]])
+    jets = ak.concatenate([read_shard(path) for path in shards["train"]])
     features = constituent_features(jets)
     whole = Standardisation.fit(features)
     chunked = Standardisation.fit_chunks(features[i : i + 37] for i in range(0, len(features), 37))
@@ -71,14 +72,20 @@ def test_chunked_fit_equals_a_fit_on_everything(ingested):
 
 
 def test_every_jet_is_built_once_in_each_output(ingested, built):
-    shards, summary = ingested
+    _, summary = ingested
     out, results = built
     counts = json.loads(summary.read_text())["splits"]
     for split in SPLITS:
-        sequences = ak.from_parquet(out / split / "sequences.parquet")
-        images = ak.from_parquet(out / split / "images.parquet")
-        highlevel = ak.from_parquet(out / split / "highlevel.parquet")
-        assert len(sequences) == len(images) == len(highlevel) == counts[split]["jets"] == results[split]["jets_out"]
+        sequences = read_shard(out / split / "sequences.arrow")
+        images = read_shard(out / split / "images.arrow")
+        highlevel = read_shard(out / split / "highlevel.arrow")
+        assert (
+            len(sequences)
+            == len(images)
+            == len(highlevel)
+            == counts[split]["jets"]
+            == results[split]["jets_out"]
+        )
         assert ak.all(sequences.label == images.label)
         assert ak.all(sequences.length == np.minimum(ak.num(sequences.features, axis=1), 64))
         assert ak.max(sequences.length) <= 64
@@ -89,7 +96,7 @@ def test_every_jet_is_built_once_in_each_output(ingested, built):
 
 def test_built_sequences_pad_to_tensors_in_order(built):
     out, _ = built
-    sequences = ak.from_parquet(out / "val" / "sequences.parquet")
+    sequences = read_shard(out / "val" / "sequences.arrow")
     values, mask, lengths = pad(sequences.features, max_length=64)
     assert values.shape == (len(sequences), 64, 7)
     np.testing.assert_array_equal(mask.sum(axis=1), lengths)
@@ -102,17 +109,19 @@ def test_class_balance_drops_are_counted(ingested, tmp_path):
     shards, summary = ingested
     # only part of the QCD jets: an unbalanced training split
     unbalanced = [shards["train"][0], shards["train"][1]]
-    jets = ak.from_parquet(unbalanced[1])
-    half = tmp_path / "QCD_half" / "train.parquet"
-    half.parent.mkdir()
-    ak.to_parquet(jets[: len(jets) // 2], half)
+    jets = read_shard(unbalanced[1])
+    half = tmp_path / "QCD_half" / "train.arrow"
+    with ShardWriter(half) as writer:
+        writer.write(jets[: len(jets) // 2])
     ingest_counts = json.loads(summary.read_text())
     ingest_counts["splits"]["train"]["background"] = len(jets) // 2
     fake_summary = tmp_path / "summary.json"
     fake_summary.write_text(json.dumps(ingest_counts))
     settings = BuildSettings(balance=True, chunk_size=100)
     fit_standardisation([unbalanced[0], half], settings, tmp_path / "std.json")
-    result = build_split("train", [unbalanced[0], half], tmp_path / "std.json", settings, tmp_path / "out", fake_summary)
+    result = build_split(
+        "train", [unbalanced[0], half], tmp_path / "std.json", settings, tmp_path / "out", fake_summary
+    )
     assert result["jets_in"] == result["jets_out"] + result["dropped"]["class_balance"]
     assert result["dropped"]["class_balance"] > 0
     assert abs(result["signal"] - result["background"]) < 0.25 * result["background"]

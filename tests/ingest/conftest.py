@@ -68,4 +68,4 @@ def write_toplandscape_parquet(path: Path, arrays: ak.Array, is_top: np.ndarray)
 
 @pytest.fixture
 def outputs(tmp_path: Path) -> dict[str, Path]:
-    return {s: tmp_path / "out" / f"{s}.parquet" for s in ("train", "val", "test")}
+    return {s: tmp_path / "out" / f"{s}.arrow" for s in ("train", "val", "test")}

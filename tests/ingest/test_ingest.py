@@ -10,6 +10,7 @@ import pytest
 import uproot
 
 from jettag.ingest import IngestSettings, Selection, ingest_file
+from jettag.shards import read_shard
 from tests.ingest.conftest import (
     read_jetclass,
     write_root,
@@ -21,7 +22,7 @@ SETTINGS = IngestSettings(signal=["label_Tbqq"], background=["label_QCD"])
 
 
 def read_split(outputs, split: str) -> ak.Array:
-    return ak.from_parquet(outputs[split])
+    return read_shard(outputs[split])
 
 
 def all_splits(outputs) -> ak.Array:
@@ -47,7 +48,7 @@ def test_split_is_fixed_per_jet_whatever_the_chunking_or_directory(generated, ou
     elsewhere = tmp_path / "another" / "place"
     elsewhere.mkdir(parents=True)
     copy = shutil.copy(generated["QCD"], elsewhere)
-    other = {s: tmp_path / "other" / f"{s}.parquet" for s in outputs}
+    other = {s: tmp_path / "other" / f"{s}.arrow" for s in outputs}
     ingest_file(copy, other, IngestSettings(signal=["label_Tbqq"], background=["label_QCD"], chunk_size=37))
     for split in outputs:
         np.testing.assert_array_equal(read_split(outputs, split).entry, read_split(other, split).entry)
@@ -83,7 +84,7 @@ def test_every_format_gives_the_same_jets(mixed_sample, tmp_path, fmt):
     reference_path = write_root(
         tmp_path / "reference.root", {k: arrays[k] for k in arrays.fields if k != "npart"}
     )
-    reference_out = {s: tmp_path / "ref" / f"{s}.parquet" for s in ("train", "val", "test")}
+    reference_out = {s: tmp_path / "ref" / f"{s}.arrow" for s in ("train", "val", "test")}
     ingest_file(reference_path, reference_out, SETTINGS)
     reference = all_splits(reference_out)
 
@@ -95,7 +96,7 @@ def test_every_format_gives_the_same_jets(mixed_sample, tmp_path, fmt):
         path = write_toplandscape_parquet(tmp_path / "sample.parquet", arrays, is_top)
     # same file name stem -> same split per entry, so the shards can be compared directly
     path = shutil.move(path, tmp_path / f"sample{path.suffix}") if path.stem != "sample" else path
-    out = {s: tmp_path / fmt / f"{s}.parquet" for s in ("train", "val", "test")}
+    out = {s: tmp_path / fmt / f"{s}.arrow" for s in ("train", "val", "test")}
     summary = ingest_file(
         path, out, IngestSettings(signal=["label_Tbqq"], background=["label_QCD"], chunk_size=50)
     )

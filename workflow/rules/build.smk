@@ -25,9 +25,9 @@ rule build:
         standardisation=f"{RESULTS}/build/standardisation.json",
         ingest_summary=f"{RESULTS}/ingest/summary.json",
     output:
-        sequences=f"{RESULTS}/build/{{split}}/sequences.parquet",
-        images=f"{RESULTS}/build/{{split}}/images.parquet",
-        highlevel=f"{RESULTS}/build/{{split}}/highlevel.parquet",
+        sequences=f"{RESULTS}/build/{{split}}/sequences.arrow",
+        images=f"{RESULTS}/build/{{split}}/images.arrow",
+        highlevel=f"{RESULTS}/build/{{split}}/highlevel.arrow",
         summary=f"{RESULTS}/build/{{split}}/summary.json",
     log:
         f"{RESULTS}/logs/build/{{split}}.log",

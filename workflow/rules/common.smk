@@ -110,4 +110,4 @@ def build_args(with_image=False):
 
 
 def ingest_shards(split):
-    return expand(f"{RESULTS}/ingest/{{name}}/{split}.parquet", name=list(ingest_sources()))
+    return expand(f"{RESULTS}/ingest/{{name}}/{split}.arrow", name=list(ingest_sources()))

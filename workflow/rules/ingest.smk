@@ -1,4 +1,4 @@
-"""Stage 2: each input file (or generated shard) becomes train / val / test parquet shards, one job per file."""
+"""Stage 2: each input file (or generated shard) becomes train / val / test shards (Arrow IPC), one job per file."""
 
 SPLITS = ["train", "val", "test"]
 
@@ -7,7 +7,7 @@ rule ingest:
     input:
         lambda wildcards: ingest_sources()[wildcards.name],
     output:
-        shards=expand(f"{RESULTS}/ingest/{{name}}/{{split}}.parquet", split=SPLITS, allow_missing=True),
+        shards=expand(f"{RESULTS}/ingest/{{name}}/{{split}}.arrow", split=SPLITS, allow_missing=True),
         summary=f"{RESULTS}/ingest/{{name}}/summary.json",
     log:
         f"{RESULTS}/logs/ingest/{{name}}.log",

@@ -1,0 +1,92 @@
+"""Columnar shards: how jettag writes and reads the outputs of ingest and build.
+
+Shards are Arrow IPC files (the Feather v2 format) with zstd-compressed record batches. Measured on 12k
+generated jets (`benchmarks/README.md`): 4.1 us a jet to write and 1.9 us to read, against 12.0 and 6.0 us
+for parquet with zstd (pyarrow, no dictionaries), and 1416 against 1547 bytes a jet. Every record batch is
+one chunk as it was written, so readers stream a batch at a time; pandas, polars, pyarrow and awkward
+(``ak.from_arrow``) all read the files directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+import awkward as ak
+import pyarrow as pa
+
+__all__ = ["ShardWriter", "iterate_shard", "num_rows", "read_shard"]
+
+_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+
+
+class ShardWriter:
+    """Append awkward chunks to one shard; the schema is the first chunk's, or ``empty``'s if none came."""
+
+    def __init__(self, path: str | Path, empty: ak.Array | None = None) -> None:
+        self.path = Path(path)
+        self.empty = empty
+        self._sink = None
+        self._writer: pa.ipc.RecordBatchFileWriter | None = None
+        self._schema: pa.Schema | None = None
+
+    def write(self, chunk: ak.Array) -> None:
+        if not isinstance(chunk, ak.Array):
+            raise TypeError(f"{self.path}: a shard takes an awkward Array of jets, got {type(chunk).__name__}")
+        table = ak.to_arrow_table(chunk, extensionarray=False)
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._sink = pa.OSFile(str(self.path), "wb")
+            self._schema = table.schema
+            self._writer = pa.ipc.new_file(self._sink, self._schema, options=_OPTIONS)
+        self._writer.write_table(table.cast(self._schema))
+
+    def close(self) -> None:
+        if self._writer is None:
+            if self.empty is None:
+                raise ValueError(f"{self.path}: nothing written and no empty layout given")
+            self.write(self.empty)
+        self._writer.close()
+        self._sink.close()
+
+    def abort(self) -> None:
+        """Close and delete a half-written shard."""
+        if self._writer is not None:
+            self._writer.close()
+            self._sink.close()
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def iterate_shard(path: str | Path, chunk_size: int | None = None) -> Iterator[ak.Array]:
+    """The record batches of a shard as awkward arrays, cut to at most ``chunk_size`` jets."""
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        for i in range(reader.num_record_batches):
+            batch = reader.get_batch(i)
+            step = chunk_size or max(batch.num_rows, 1)
+            for start in range(0, batch.num_rows, step):
+                yield ak.from_arrow(batch.slice(start, step))
+
+
+def read_shard(path: str | Path) -> ak.Array:
+    """A whole shard as one awkward array."""
+    with pa.memory_map(str(path)) as source:
+        return ak.from_arrow(pa.ipc.open_file(source).read_all())
+
+
+def num_rows(path: str | Path) -> int:
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
