@@ -1,0 +1,305 @@
+"""Recurrent taggers: an LSTM, GRU or Elman RNN reads a jet's constituents and an MLP classifies the jet.
+
+The network always runs on a ``PackedSequence``, so it never reads padding: padded input is packed first
+(``enforce_sorted=False``), the per-constituent embedding, the dropout between stacked layers and the
+residual connections act on the packed ``.data``, and only the read-out unpacks, with an explicit mask.
+A padded batch and the same batch packed therefore give the same logits, whatever the padding holds.
+
+Stacked layers are separate one-layer modules (rather than ``num_layers`` of one ``nn.LSTM``) so that a
+residual connection can skip each of them. The Elman RNN can start as an IRNN (Le, Jaitly, Hinton 2015,
+arXiv:1504.00941): recurrent weights the identity and biases zero, which with ``nonlinearity="relu"`` keeps
+gradients from vanishing over long sequences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+__all__ = ["ACTIVATIONS", "CELLS", "NONLINEARITIES", "READOUTS", "RecurrentTagger", "mlp"]
+
+#: recurrent cells; "rnn" is the Elman network
+CELLS = ("lstm", "gru", "rnn")
+#: how the per-constituent hidden states become one vector per jet
+READOUTS = ("last", "mean", "attention")
+#: nonlinearities of the Elman RNN
+NONLINEARITIES = ("tanh", "relu")
+#: activations of the embedding and of the hidden layers of the head
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
+
+_CELL_MODULES: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+def _choice(value: str, allowed: Sequence[str], what: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; known: {', '.join(allowed)}")
+    return value
+
+
+def _at_least(value: int, minimum: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _dropout(value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
+        raise ValueError(f"dropout must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def mlp(
+    in_features: int,
+    hidden: Sequence[int],
+    out_features: int,
+    activation: str = "relu",
+    dropout: float = 0.0,
+) -> nn.Sequential:
+    """Dense layers ``in -> hidden... -> out``, each hidden one followed by the activation and dropout;
+    the last layer is linear, so the output is logits."""
+    act = ACTIVATIONS[_choice(activation, tuple(ACTIVATIONS), "activation")]
+    layers: list[nn.Module] = []
+    size = in_features
+    for width in hidden:
+        layers += [nn.Linear(size, _at_least(width, 1, "a hidden layer size")), act(), nn.Dropout(dropout)]
+        size = width
+    layers.append(nn.Linear(size, out_features))
+    return nn.Sequential(*layers)
+
+
+def _with_data(sequence: PackedSequence, data: Tensor) -> PackedSequence:
+    """``sequence`` with new per-element values; the layout (batch sizes, sort order) is kept."""
+    return PackedSequence(data, sequence.batch_sizes, sequence.sorted_indices, sequence.unsorted_indices)
+
+
+def _packed_lengths(sequence: PackedSequence) -> Tensor:
+    """Lengths (CPU int64, in batch order) of the sequences in a ``PackedSequence``, without unpacking."""
+    batch_sizes = sequence.batch_sizes
+    n_jets = int(batch_sizes[0])
+    lengths = (batch_sizes[None, :] > torch.arange(n_jets)[:, None]).sum(dim=1)
+    if sequence.unsorted_indices is not None:
+        lengths = lengths[sequence.unsorted_indices.cpu()]
+    return lengths
+
+
+class RecurrentTagger(nn.Module):
+    """Many-to-one tagger: constituents ``[batch, time, n_features]`` -> logits ``[batch, n_classes]``.
+
+    ``n_classes=1`` gives one logit for a binary tagger (use ``BCEWithLogitsLoss``), more give softmax logits
+    (``CrossEntropyLoss``). ``embed_dim`` > 0 maps each constituent through ``Linear + activation`` first.
+    ``residual`` adds each stacked layer's input to its output (layers 2 and up, whose input and output
+    sizes agree). ``dropout`` acts between stacked layers, between the head's layers and before the head.
+    ``readout`` is ``"last"`` (the last real hidden state; bidirectional: the forward state at the last real
+    position and the backward state at position 0), ``"mean"`` (mean over real positions) or
+    ``"attention"`` (softmax over real positions of a learned score, then the weighted sum).
+    ``nonlinearity`` and ``identity_init`` (the IRNN start, see the module docstring) apply to ``"rnn"`` only.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_classes: int = 1,
+        cell: str = "lstm",
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        embed_dim: int = 32,
+        bidirectional: bool = False,
+        residual: bool = False,
+        dropout: float = 0.0,
+        readout: str = "last",
+        head_sizes: Sequence[int] = (64,),
+        activation: str = "relu",
+        nonlinearity: str = "tanh",
+        identity_init: bool = False,
+    ) -> None:
+        super().__init__()
+        self.cell = _choice(cell, CELLS, "recurrent cell")
+        self.readout = _choice(readout, READOUTS, "read-out")
+        _choice(nonlinearity, NONLINEARITIES, "nonlinearity")
+        _choice(activation, tuple(ACTIVATIONS), "activation")
+        if cell != "rnn" and nonlinearity != "tanh":
+            raise ValueError(f"nonlinearity applies to the Elman cell 'rnn' only, not to {cell!r}")
+        if identity_init and cell != "rnn":
+            raise ValueError(
+                f"identity_init (IRNN) applies to the Elman cell 'rnn' only; {cell!r} has gated recurrent "
+                "weights for which an identity start has no meaning"
+            )
+        _at_least(n_features, 1, "n_features")
+        _at_least(n_classes, 1, "n_classes")
+        _at_least(hidden_size, 1, "hidden_size")
+        _at_least(num_layers, 1, "num_layers")
+        _at_least(embed_dim, 0, "embed_dim")
+        dropout = _dropout(dropout)
+        self.bidirectional = bool(bidirectional)
+        self.residual = bool(residual)
+        self.hidden_size = hidden_size
+
+        self.embedding = (
+            nn.Sequential(nn.Linear(n_features, embed_dim), ACTIVATIONS[activation]()) if embed_dim else None
+        )
+        extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
+        state_size = hidden_size * (2 if bidirectional else 1)
+        self.layers = nn.ModuleList(
+            _CELL_MODULES[cell](
+                (embed_dim or n_features) if i == 0 else state_size,
+                hidden_size,
+                bidirectional=bidirectional,
+                **extra,
+            )
+            for i in range(num_layers)
+        )
+        self.between = nn.Dropout(dropout)
+        self.score = (
+            nn.Sequential(nn.Linear(state_size, hidden_size), nn.Tanh(), nn.Linear(hidden_size, 1))
+            if readout == "attention"
+            else None
+        )
+        self.head = nn.Sequential(
+            nn.Dropout(dropout), mlp(state_size, head_sizes, n_classes, activation, dropout)
+        )
+        if identity_init:
+            self._identity_init()
+
+    def _identity_init(self) -> None:
+        with torch.no_grad():
+            for layer in self.layers:
+                for name, param in layer.named_parameters():
+                    if name.startswith("weight_hh"):
+                        param.copy_(torch.eye(*param.shape))
+                    elif name.startswith("bias"):
+                        param.zero_()
+
+    def _pack(
+        self, x: Tensor | PackedSequence, lengths: Tensor | None, mask: Tensor | None
+    ) -> tuple[PackedSequence, int | None]:
+        """The input as a ``PackedSequence`` and the padded length to unpack to (None for packed input),
+        after checking that ``lengths`` and ``mask``, where given, agree with it and with each other."""
+        if isinstance(x, PackedSequence):
+            packed, total_length = x, None
+            real_lengths = _packed_lengths(x)
+        else:
+            if x.ndim != 3:
+                raise ValueError(f"expected padded input [batch, time, features], got shape {tuple(x.shape)}")
+            if lengths is None and mask is None:
+                raise ValueError(
+                    "padded input needs its lengths (or a mask) to tell constituents from padding"
+                )
+            source = lengths if lengths is not None else mask.sum(dim=1)
+            real_lengths = torch.as_tensor(source).to(device="cpu", dtype=torch.int64)
+            if real_lengths.shape != (x.shape[0],):
+                raise ValueError(
+                    f"expected lengths [batch] = [{x.shape[0]}], got shape {tuple(real_lengths.shape)}"
+                )
+            if x.shape[0] and (int(real_lengths.min()) < 1 or int(real_lengths.max()) > x.shape[1]):
+                raise ValueError(
+                    f"lengths must lie in [1, {x.shape[1]}] (the padded length); got lengths from "
+                    f"{int(real_lengths.min())} to {int(real_lengths.max())}. Jets without constituents "
+                    "cannot be packed: drop them or give them a sentinel constituent"
+                )
+            packed = pack_padded_sequence(x, real_lengths, batch_first=True, enforce_sorted=False)
+            total_length = x.shape[1]
+        if lengths is not None and not torch.equal(
+            torch.as_tensor(lengths).to(device="cpu", dtype=torch.int64), real_lengths
+        ):
+            raise ValueError("lengths disagree with the packed input")
+        if mask is not None:
+            expected = torch.arange(mask.shape[-1]) < real_lengths[:, None]
+            if mask.shape != expected.shape or not torch.equal(
+                mask.to(device="cpu", dtype=torch.bool), expected
+            ):
+                raise ValueError(
+                    "mask must be True on the first `length` positions of each jet and False after them, "
+                    "as jettag.build.sequences.pad writes it; it disagrees with the lengths"
+                )
+        return packed, total_length
+
+    def _recur(self, packed: PackedSequence) -> PackedSequence:
+        """Embedding and the stacked recurrent layers, all on the packed data."""
+        sequence = packed
+        if self.embedding is not None:
+            sequence = _with_data(sequence, self.embedding(sequence.data))
+        for i, layer in enumerate(self.layers):
+            inputs = sequence
+            if i > 0:
+                sequence = _with_data(sequence, self.between(sequence.data))
+            sequence, _ = layer(sequence)
+            if self.residual and i > 0:
+                sequence = _with_data(sequence, sequence.data + inputs.data)
+        return sequence
+
+    def _encode(
+        self, x: Tensor | PackedSequence, lengths: Tensor | None, mask: Tensor | None
+    ) -> tuple[Tensor, Tensor | None]:
+        """One vector per jet ``[batch, state]`` and the attention weights ``[batch, time]`` (else None)."""
+        packed, total_length = self._pack(x, lengths, mask)
+        states, real_lengths = pad_packed_sequence(
+            self._recur(packed), batch_first=True, total_length=total_length
+        )
+        real_lengths = real_lengths.to(states.device)
+        real = torch.arange(states.shape[1], device=states.device) < real_lengths[:, None]
+        if self.readout == "last":
+            jets = torch.arange(states.shape[0], device=states.device)
+            last = states[jets, real_lengths - 1]
+            if not self.bidirectional:
+                return last, None
+            h = self.hidden_size
+            return torch.cat([last[:, :h], states[:, 0, h:]], dim=1), None
+        if self.readout == "mean":
+            summed = (states * real[..., None]).sum(dim=1)
+            return summed / real_lengths[:, None].to(states.dtype), None
+        scores = self.score(states).squeeze(-1).masked_fill(~real, float("-inf"))
+        weights = torch.softmax(scores, dim=1)
+        return (weights[..., None] * states).sum(dim=1), weights
+
+    def forward(
+        self, x: Tensor | PackedSequence, lengths: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
+        """Logits ``[batch, n_classes]`` for padded ``x`` ``[batch, time, features]`` with ``lengths``
+        ``[batch]`` (and/or the ``mask`` of :func:`jettag.build.sequences.pad`), or for a ``PackedSequence``.
+
+        Lengths may live on any device (they are moved to the CPU for packing); every length must be >= 1.
+        """
+        pooled, _ = self._encode(x, lengths, mask)
+        return self.head(pooled)
+
+    def attention_weights(
+        self, x: Tensor | PackedSequence, lengths: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
+        """Read-out weights ``[batch, time]`` of the attention read-out: they sum to 1 over each jet's real
+        constituents and are exactly 0 on padding. ``time`` is the padded length of ``x`` (packed input: its
+        longest sequence). Uses the current mode: call ``eval()`` first to leave dropout out."""
+        if self.readout != "attention":
+            raise ValueError(
+                f"attention_weights needs readout='attention'; this tagger reads out {self.readout!r}"
+            )
+        _, weights = self._encode(x, lengths, mask)
+        return weights
+
+    def input_gradient_norms(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """How strongly the output depends on each sequence position: a tensor ``[time]``.
+
+        For padded ``x`` ``[batch, time, features]``: the gradient of the sum of all logits (no loss, no
+        labels) with respect to the input, its Euclidean norm over features at each position of each jet,
+        then the mean over the jets that are at least that long; positions no jet reaches are 0. With
+        constituents ordered by pT, the fall-off along ``time`` shows how far back into the soft
+        constituents the tagger's signal reaches (a vanishing-gradient diagnostic).
+
+        Runs in eval mode (no dropout) and without cuDNN, whose RNN backward refuses eval mode; the mode is
+        restored afterwards and no parameter gradient is touched.
+        """
+        lengths = torch.as_tensor(lengths).to(device="cpu", dtype=torch.int64)
+        inputs = x.detach().clone().requires_grad_(True)
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
+                logits = self(inputs, lengths)
+                (grad,) = torch.autograd.grad(logits.sum(), inputs)
+        finally:
+            self.train(was_training)
+        real = torch.arange(x.shape[1], device=x.device) < lengths.to(x.device)[:, None]
+        norms = grad.norm(dim=-1) * real
+        return norms.sum(dim=0) / real.sum(dim=0).clamp(min=1)
