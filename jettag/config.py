@@ -17,7 +17,7 @@ import yaml
 
 from jettag.jetclass import LABEL_BRANCHES, PROCESS_LABELS, all_branches
 
-__all__ = ["ConfigError", "load_config", "schema", "validate_config"]
+__all__ = ["ConfigError", "load_config", "read_yaml", "schema", "validate_config"]
 
 
 class ConfigError(ValueError):
@@ -132,13 +132,19 @@ def validate_config(config: dict[str, Any], source: str | Path = "config") -> di
     return config
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
-    """Read a YAML configuration file and validate it."""
+def read_yaml(path: str | Path, what: str = "configuration") -> Any:
+    """The content of a YAML file (an empty file reads as ``{}``), with a :class:`ConfigError` naming the
+    file when it is missing or not YAML."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"{path}: configuration file not found") from None
+        raise ConfigError(f"{path}: {what} file not found") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    return validate_config(raw if raw is not None else {}, source=path)
+    return raw if raw is not None else {}
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML configuration file and validate it."""
+    return validate_config(read_yaml(path), source=path)

@@ -15,10 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from torch import nn
 
-from jettag.config import ConfigError
+from jettag.config import ConfigError, read_yaml
 from jettag.models.cnn import ImageCNN
 from jettag.models.recurrent import ACTIVATIONS, CELLS, NONLINEARITIES, READOUTS, RecurrentTagger
 
@@ -157,14 +156,7 @@ def validate_model_config(spec: dict[str, Any], source: str | Path = "model conf
 
 def load_model_config(path: str | Path) -> dict[str, Any]:
     """Read a model YAML file and validate it (see :func:`validate_model_config`)."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: model configuration file not found") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    return validate_model_config(raw if raw is not None else {}, source=path)
+    return validate_model_config(read_yaml(path, "model configuration"), source=path)
 
 
 def build_model(
