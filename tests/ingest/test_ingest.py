@@ -140,3 +140,14 @@ def test_bad_jets_are_dropped_and_counted_by_reason(generated, outputs, tmp_path
     kept = all_splits(outputs)
     assert len(kept) == summary["jets_kept"]
     assert not set(range(5)) & set(kept.entry.to_list())
+
+
+def test_rntuple_file_reads_like_the_ttree(generated, outputs, tmp_path):
+    columns = read_jetclass(generated["QCD"])
+    path = tmp_path / "rntuple.root"
+    with uproot.recreate(path) as f:
+        f["tree"] = ak.zip(columns, depth_limit=1)  # uproot 5.7 writes an RNTuple this way
+    assert "RNTuple" in type(uproot.open(path)["tree"]).__name__
+    settings = IngestSettings(signal=["label_Tbqq"], background=["label_QCD"], chunk_size=150)
+    assert ingest_file(path, outputs, settings)["jets_kept"] == 400
+    assert ak.all(all_splits(outputs).part_px == columns["part_px"])
