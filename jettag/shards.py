@@ -1,10 +1,9 @@
 """Columnar shards: how jettag writes and reads the outputs of ingest and build.
 
-Shards are Arrow IPC files (the Feather v2 format) with zstd-compressed record batches. Measured on 12k
-generated jets (`benchmarks/README.md`): 4.1 us a jet to write and 1.9 us to read, against 12.0 and 6.0 us
-for parquet with zstd (pyarrow, no dictionaries), and 1416 against 1547 bytes a jet. Every record batch is
-one chunk as it was written, so readers stream a batch at a time; pandas, polars, pyarrow and awkward
-(``ak.from_arrow``) all read the files directly.
+Shards are Arrow IPC files (the Feather v2 format) with zstd-compressed record batches: they write and
+read faster than parquet and are no larger (``benchmarks/shard_format.py``, results in
+``benchmarks/README.md``). Every record batch is one chunk as it was written, so readers stream a batch at
+a time; pandas, polars, pyarrow and awkward (``ak.from_arrow``) all read the files directly.
 """
 
 from __future__ import annotations
