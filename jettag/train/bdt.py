@@ -1,0 +1,329 @@
+"""BDT baseline: gradient-boosted trees on the high-level jet features, saved without pickle.
+
+:func:`train_bdt` fits scikit-learn's ``HistGradientBoostingClassifier`` on the ``highlevel.arrow`` shard of
+the training split, with early stopping on the given validation split (passed to ``fit`` as
+``X_val``/``y_val``, so no ``validation_fraction`` is cut from the training jets), and reports the
+validation AUC. The validation split is therefore used for model selection; the test split stays for the
+evaluate stage.
+
+The fitted model is written as plain JSON (``bdt.json``): the trees' nodes as arrays, evaluated again by
+:class:`BDTModel` in numpy. A pickle would run arbitrary code on load and ties the file to one
+scikit-learn version; the JSON needs neither.
+
+scikit-learn internals relied on (checked by :func:`export_trees`, which raises if they change):
+
+- ``model._predictors``: one list per boosting iteration of ``TreePredictor`` objects, one per tree of the
+  iteration (one for binary classification);
+- ``TreePredictor.nodes``: a structured array with the fields in :data:`NODE_FIELDS`; node 0 is the root,
+  a split sends ``x <= num_threshold`` to ``left``, NaN to ``left`` if ``missing_go_to_left`` else
+  ``right``, and a leaf's ``value`` is already scaled by the learning rate;
+- ``model._baseline_prediction``: the raw score every jet starts from, shape ``(1, 1)``;
+- the binary log loss: the signal probability is ``expit(baseline + sum of leaf values)``.
+
+Categorical splits (``is_categorical``) are not exported; the high-level features are all numerical.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import sklearn
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import accuracy_score, roc_auc_score
+
+from jettag import __version__
+from jettag.build.run import HIGH_LEVEL_FEATURES
+from jettag.shards import read_shard
+
+__all__ = [
+    "DEFAULT_PARAMS",
+    "FORMAT",
+    "NODE_FIELDS",
+    "BDTModel",
+    "export_trees",
+    "fit_bdt",
+    "load_bdt",
+    "load_highlevel",
+    "train_bdt",
+]
+
+#: identifies ``bdt.json``; the version changes whenever the layout does
+FORMAT = {"name": "jettag-bdt", "version": 1}
+#: the ``TreePredictor.nodes`` fields the export reads
+NODE_FIELDS = ("value", "feature_idx", "num_threshold", "missing_go_to_left", "left", "right", "is_leaf")
+#: classifier settings unless overridden through ``train_bdt(**params)``
+DEFAULT_PARAMS: dict[str, Any] = {
+    "max_iter": 300,
+    "learning_rate": 0.1,
+    "max_leaf_nodes": 31,
+    "early_stopping": True,
+    "n_iter_no_change": 10,
+    "scoring": "loss",
+}
+#: set by train_bdt itself (seed; the given val split, never a fraction of train; numerical features only)
+_REFUSED_PARAMS = ("validation_fraction", "random_state", "categorical_features")
+
+
+def load_highlevel(
+    path: str | Path, features: Sequence[str] = HIGH_LEVEL_FEATURES
+) -> tuple[np.ndarray, np.ndarray]:
+    """The features (float64, one column per feature, in order) and labels of a ``highlevel.arrow`` shard."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such high-level shard")
+    jets = read_shard(path)
+    fields = ak.fields(jets)
+    missing = [name for name in (*features, "label") if name not in fields]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; the shard has {', '.join(fields)}")
+    X = np.empty((len(jets), len(features)), dtype=np.float64)
+    for j, name in enumerate(features):
+        X[:, j] = ak.to_numpy(jets[name])
+    y = ak.to_numpy(jets["label"]).astype(np.int64)
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"{path}: column label must hold 0 (background) or 1 (signal)")
+    return X, y
+
+
+def export_trees(model: HistGradientBoostingClassifier, features: Sequence[str]) -> dict[str, Any]:
+    """The fitted trees of ``model`` as a JSON-ready dict (the ``bdt.json`` layout)."""
+    for name in ("_predictors", "_baseline_prediction", "n_trees_per_iteration_"):
+        if not hasattr(model, name):
+            raise RuntimeError(
+                f"cannot export the BDT: HistGradientBoostingClassifier has no attribute {name} "
+                f"in scikit-learn {sklearn.__version__}; jettag.train.bdt relies on it (see its docstring)"
+            )
+    if model.n_trees_per_iteration_ != 1:
+        raise RuntimeError(
+            f"cannot export the BDT: {model.n_trees_per_iteration_} trees per iteration, expected 1"
+        )
+    baseline = np.asarray(model._baseline_prediction, dtype=np.float64)
+    if baseline.size != 1:
+        raise RuntimeError(
+            f"cannot export the BDT: _baseline_prediction has shape {baseline.shape}, expected (1, 1)"
+        )
+    trees = []
+    for i, iteration in enumerate(model._predictors):
+        if len(iteration) != 1:
+            raise RuntimeError(
+                f"cannot export the BDT: iteration {i} holds {len(iteration)} trees, expected 1"
+            )
+        nodes = getattr(iteration[0], "nodes", None)
+        names = getattr(getattr(nodes, "dtype", None), "names", None) or ()
+        absent = [f for f in (*NODE_FIELDS, "is_categorical") if f not in names]
+        if absent:
+            raise RuntimeError(
+                f"cannot export the BDT: tree {i} nodes lack field(s) {', '.join(absent)} "
+                f"in scikit-learn {sklearn.__version__}; jettag.train.bdt relies on them (see its docstring)"
+            )
+        if nodes["is_categorical"].any():
+            raise RuntimeError(
+                f"cannot export the BDT: tree {i} has a categorical split, which is not supported"
+            )
+        leaf = nodes["is_leaf"].astype(bool)
+        trees.append(
+            {
+                "feature": np.where(leaf, 0, nodes["feature_idx"]).astype(int).tolist(),
+                "threshold": np.where(leaf, 0.0, nodes["num_threshold"]).astype(float).tolist(),
+                "missing_left": nodes["missing_go_to_left"].astype(bool).tolist(),
+                "left": np.where(leaf, 0, nodes["left"]).astype(int).tolist(),
+                "right": np.where(leaf, 0, nodes["right"]).astype(int).tolist(),
+                "is_leaf": leaf.tolist(),
+                "value": np.where(leaf, nodes["value"], 0.0).astype(float).tolist(),
+            }
+        )
+    return {
+        "format": FORMAT,
+        "features": list(features),
+        "baseline": float(baseline.ravel()[0]),
+        "link": "logistic",
+        "trees": trees,
+    }
+
+
+@dataclass(frozen=True)
+class _Tree:
+    feature: np.ndarray
+    threshold: np.ndarray
+    missing_left: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    is_leaf: np.ndarray
+    value: np.ndarray
+    depth: int
+
+
+def _tree(spec: dict[str, Any], n_features: int, where: str) -> _Tree:
+    arrays = {
+        "feature": np.asarray(spec["feature"], dtype=np.intp),
+        "threshold": np.asarray(spec["threshold"], dtype=np.float64),
+        "missing_left": np.asarray(spec["missing_left"], dtype=bool),
+        "left": np.asarray(spec["left"], dtype=np.intp),
+        "right": np.asarray(spec["right"], dtype=np.intp),
+        "is_leaf": np.asarray(spec["is_leaf"], dtype=bool),
+        "value": np.asarray(spec["value"], dtype=np.float64),
+    }
+    n = len(arrays["is_leaf"])
+    if n == 0 or any(len(a) != n for a in arrays.values()):
+        raise ValueError(f"{where}: node arrays are empty or of different lengths")
+    split = ~arrays["is_leaf"]
+    children = np.concatenate([arrays["left"][split], arrays["right"][split]])
+    if ((children <= 0) | (children >= n)).any() or (arrays["feature"][split] >= n_features).any():
+        raise ValueError(f"{where}: a split points outside the tree or the feature list")
+    # depth = longest root-to-leaf path; children always come after their parent in sklearn's node order,
+    # but do not rely on it: walk level by level
+    depth, level = 0, np.array([0])
+    while True:
+        level = level[split[level]]
+        if len(level) == 0:
+            break
+        level = np.concatenate([arrays["left"][level], arrays["right"][level]])
+        depth += 1
+        if depth > n:
+            raise ValueError(f"{where}: the nodes do not form a tree")
+    return _Tree(**arrays, depth=depth)
+
+
+class BDTModel:
+    """The exported trees, evaluated in numpy: vectorised over jets, looping over trees and depth."""
+
+    def __init__(self, spec: dict[str, Any], source: str = "bdt.json") -> None:
+        if spec.get("format") != FORMAT:
+            raise ValueError(f"{source}: format {spec.get('format')!r}, expected {FORMAT}")
+        if spec.get("link") != "logistic":
+            raise ValueError(f"{source}: link {spec.get('link')!r}, expected 'logistic'")
+        self.features: tuple[str, ...] = tuple(spec["features"])
+        self.baseline = float(spec["baseline"])
+        self.trees = [
+            _tree(t, len(self.features), f"{source}: tree {i}") for i, t in enumerate(spec["trees"])
+        ]
+
+    @property
+    def n_nodes(self) -> int:
+        return sum(len(t.is_leaf) for t in self.trees)
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """Raw score (log-odds of signal) per jet; ``X`` has one column per feature, in ``features`` order."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(self.features):
+            raise ValueError(
+                f"expected X of shape (n_jets, {len(self.features)}) for {self.features}, got {X.shape}"
+            )
+        rows = np.arange(len(X))
+        score = np.full(len(X), self.baseline)
+        for tree in self.trees:
+            node = np.zeros(len(X), dtype=np.intp)
+            for _ in range(tree.depth):
+                x = X[rows, tree.feature[node]]
+                go_left = np.where(np.isnan(x), tree.missing_left[node], x <= tree.threshold[node])
+                child = np.where(go_left, tree.left[node], tree.right[node])
+                node = np.where(tree.is_leaf[node], node, child)
+            score += tree.value[node]
+        return score
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Signal probability per jet."""
+        return 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+
+
+def load_bdt(output_dir: str | Path) -> BDTModel:
+    """The model that :func:`train_bdt` wrote to ``output_dir/bdt.json``."""
+    path = Path(output_dir) / "bdt.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no BDT model here; train_bdt writes it")
+    return BDTModel(json.loads(path.read_text()), str(path))
+
+
+def _classifier(seed: int, params: dict[str, Any]) -> HistGradientBoostingClassifier:
+    refused = [name for name in _REFUSED_PARAMS if name in params]
+    if refused:
+        raise ValueError(
+            f"BDT parameter(s) {', '.join(refused)} are set by train_bdt (seed, the given val split, "
+            "numerical features only)"
+        )
+    return HistGradientBoostingClassifier(**{**DEFAULT_PARAMS, **params}, random_state=seed)
+
+
+def fit_bdt(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    seed: int = 0,
+    **params: Any,
+) -> HistGradientBoostingClassifier:
+    """The fitted classifier; with early stopping (the default) it stops on the loss of ``X_val``."""
+    model = _classifier(seed, params)
+    fit_kwargs: dict[str, Any] = {}
+    if model.early_stopping:
+        if "X_val" not in inspect.signature(model.fit).parameters:
+            raise RuntimeError(
+                f"early stopping on the val split needs scikit-learn >= 1.7 (fit(X_val=...)), "
+                f"found {sklearn.__version__}; upgrade or pass early_stopping=False"
+            )
+        fit_kwargs = {"X_val": X_val, "y_val": y_val}
+    return model.fit(X_train, y_train, **fit_kwargs)
+
+
+def train_bdt(
+    train_shard: str | Path,
+    val_shard: str | Path,
+    output_dir: str | Path,
+    seed: int = 0,
+    features: Sequence[str] = HIGH_LEVEL_FEATURES,
+    **params: Any,
+) -> dict[str, Any]:
+    """Fit the BDT on ``train_shard``, score it on ``val_shard``, write ``bdt.json`` and ``artefact.json``.
+
+    ``params`` override :data:`DEFAULT_PARAMS` (any ``HistGradientBoostingClassifier`` argument except
+    those in ``_REFUSED_PARAMS``). Returns the metrics, also stored in ``artefact.json``.
+    """
+    features = tuple(features)
+    X_train, y_train = load_highlevel(train_shard, features)
+    X_val, y_val = load_highlevel(val_shard, features)
+    for path, y in ((train_shard, y_train), (val_shard, y_val)):
+        if len(np.unique(y)) != 2:
+            raise ValueError(
+                f"{path}: needs both signal and background jets, found labels {np.unique(y).tolist()}"
+            )
+    start = time.perf_counter()
+    model = fit_bdt(X_train, y_train, X_val, y_val, seed, **params)
+    train_seconds = time.perf_counter() - start
+
+    spec = export_trees(model, features)
+    probability = model.predict_proba(X_val)[:, 1]
+    metrics = {
+        "val_auc": float(roc_auc_score(y_val, probability)),
+        "val_accuracy": float(accuracy_score(y_val, probability > 0.5)),
+        "n_train": len(y_train),
+        "n_val": len(y_val),
+        "n_iter": int(model.n_iter_),
+        "n_params": sum(len(t["is_leaf"]) for t in spec["trees"]),
+        "n_leaves": sum(sum(t["is_leaf"]) for t in spec["trees"]),
+        "train_seconds": round(train_seconds, 3),
+    }
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "bdt.json").write_text(json.dumps(spec, allow_nan=False) + "\n")
+    artefact = {
+        "model": "bdt",
+        "file": "bdt.json",
+        "features": list(features),
+        "params": {**DEFAULT_PARAMS, **params},
+        "seed": seed,
+        "train_shard": str(train_shard),
+        "val_shard": str(val_shard),
+        "jettag_version": __version__,
+        "sklearn_version": sklearn.__version__,
+        "metrics": metrics,
+    }
+    (output_dir / "artefact.json").write_text(json.dumps(artefact, indent=2) + "\n")
+    return metrics
