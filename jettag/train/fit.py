@@ -1,0 +1,297 @@
+"""Train one tagger end to end: seed, build, fit (resuming where a run stopped), and write the artefact.
+
+:func:`train_model` writes into ``output_dir``:
+
+- ``best.ckpt`` and ``last.ckpt``: Lightning checkpoints (lowest ``val/loss``; end of the latest epoch).
+  When ``last.ckpt`` exists, a new call resumes from it instead of starting over.
+- ``logs/version_<n>/metrics.csv``: the CSV log of each call (TensorBoard too, where it is installed).
+- ``model.pt``: the best network's ``state_dict`` only (tensors; ``torch.load(..., weights_only=True)``).
+- ``artefact.json``: everything needed to use the model later (see :data:`ARTEFACT_KEYS`).
+- ``gradient_reach.json`` (recurrent models): per validation epoch, the mean input-gradient norm at each
+  sequence position of one fixed validation batch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning
+import numpy as np
+import torch
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+
+from jettag import __version__
+from jettag.build.sequences import Standardisation
+from jettag.models.config import build_model, n_parameters, validate_model_config
+from jettag.train.data import JetDataModule
+from jettag.train.module import TaggerModule
+
+__all__ = ["ARTEFACT_KEYS", "default_precision", "train_model"]
+
+#: the keys of ``artefact.json``
+ARTEFACT_KEYS = (
+    "jettag_version",
+    "model",
+    "data_kind",
+    "n_features",
+    "image_size",
+    "n_classes",
+    "label_names",
+    "features",
+    "standardisation",
+    "build",
+    "n_parameters",
+    "training",
+    "seed",
+    "epochs_trained",
+    "global_step",
+    "best_epoch",
+    "best",
+    "train_seconds",
+    "files",
+)
+
+_DATA_KIND = {"recurrent": "sequence", "cnn": "image"}
+
+
+def _uses_cuda(accelerator: str) -> bool:
+    return accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+
+
+def default_precision(accelerator: str = "auto") -> str:
+    """``"bf16-mixed"`` on a CUDA GPU that supports bfloat16, else ``"32-true"``."""
+    if _uses_cuda(accelerator) and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def _loggers(output_dir: Path) -> list[Logger]:
+    loggers: list[Logger] = [CSVLogger(output_dir, name="logs")]
+    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
+        loggers.append(TensorBoardLogger(output_dir, name="tensorboard"))
+    return loggers
+
+
+def _best_state_dict(checkpoint_path: Path) -> dict[str, torch.Tensor]:
+    """The network's tensors from a Lightning checkpoint of :class:`TaggerModule`."""
+    # our own checkpoint, written by this run: it also holds optimiser and loop state, not only tensors
+    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    prefix = "network."
+    return {
+        key.removeprefix(prefix): value.clone()
+        for key, value in checkpoint["state_dict"].items()
+        if key.startswith(prefix)
+    }
+
+
+def train_model(
+    model_config: dict[str, Any],
+    data: JetDataModule,
+    output_dir: str | Path,
+    seed: int = 0,
+    max_epochs: int = 20,
+    accelerator: str = "auto",
+    devices: int | str | Sequence[int] = "auto",
+    strategy: str = "auto",
+    precision: str | int | None = None,
+    gradient_clip_val: float | None = 1.0,
+    patience: int = 5,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-2,
+    schedule: str = "cosine",
+    n_classes: int = 1,
+    label_names: Sequence[str] = ("background", "signal"),
+    standardisation: str | Path | None = None,
+    build_info: dict[str, Any] | None = None,
+    log_every_n_steps: int = 10,
+    deterministic: bool | None = None,
+) -> dict[str, Any]:
+    """Train the tagger ``model_config`` describes on ``data``; return the best validation metrics.
+
+    Seeds everything with ``seed`` (data-loader workers included); on CPU the run is also deterministic
+    (``deterministic=None`` means: deterministic on CPU, not on GPUs, where it would refuse cuDNN's RNNs),
+    so the same seed gives the same metrics. ``precision`` None means :func:`default_precision`.
+    Early stopping watches ``val/loss`` with ``patience`` epochs. If ``output_dir/last.ckpt`` exists the
+    run resumes from it (optimiser, schedule, epoch, early stopping and best checkpoint included) and trains
+    up to ``max_epochs`` in all.
+
+    ``standardisation`` (the build stage's JSON) and ``build_info`` (e.g. ``ordering``, ``max_length``,
+    the image spec) are copied into ``artefact.json`` so the inputs can be rebuilt for inference.
+    ``label_names`` name the classes by label value (binary: 0 background, 1 signal).
+
+    Returns ``{"val/loss", "val/accuracy", "val/auc", "best_epoch", "epochs_trained", "global_step",
+    "train_seconds", "resumed"}``, the validation metrics being those of the best epoch.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    spec = validate_model_config(model_config, source=f"model {model_config.get('name', '?')!r}")
+    if _DATA_KIND[spec["kind"]] != data.kind:
+        raise ValueError(
+            f"model {spec['name']!r} is a {spec['kind']} model and reads {_DATA_KIND[spec['kind']]} data, "
+            f"but the data module serves {data.kind} data"
+        )
+    precision = default_precision(accelerator) if precision is None else precision
+    if deterministic is None:
+        deterministic = not _uses_cuda(accelerator) and accelerator not in ("gpu", "cuda", "mps", "tpu")
+
+    lightning.seed_everything(seed, workers=True, verbose=False)
+    data.setup("fit")
+    network = build_model(spec, data.n_features or 0, n_classes, data.image_size)
+    module = TaggerModule(
+        network,
+        n_classes=n_classes,
+        lr=lr,
+        weight_decay=weight_decay,
+        schedule=schedule,
+        model_config=spec,
+    )
+    checkpoint = ModelCheckpoint(
+        dirpath=output_dir,
+        filename="best",
+        monitor="val/loss",
+        mode="min",
+        save_top_k=1,
+        save_last=True,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    early_stopping = EarlyStopping(monitor="val/loss", mode="min", patience=patience)
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    trainer = Trainer(
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        precision=precision,
+        max_epochs=max_epochs,
+        gradient_clip_val=gradient_clip_val,
+        callbacks=[checkpoint, early_stopping],
+        logger=_loggers(output_dir),
+        default_root_dir=output_dir,
+        enable_progress_bar=sys.stderr.isatty(),
+        enable_model_summary=False,
+        log_every_n_steps=log_every_n_steps,
+        deterministic=deterministic,
+        # the data module's batch sampler shards training batches by rank itself
+        use_distributed_sampler=False,
+    )
+    last = output_dir / "last.ckpt"
+    resumed = last.exists()
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            # the output directory holds the logs, and on resuming the checkpoints it is resumed from
+            warnings.filterwarnings("ignore", "Checkpoint directory .* exists and is not empty", UserWarning)
+            trainer.fit(module, datamodule=data, ckpt_path=last if resumed else None)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+    train_seconds = time.perf_counter() - start
+
+    best_path = Path(checkpoint.best_model_path) if checkpoint.best_model_path else output_dir / "best.ckpt"
+    if not best_path.exists():
+        raise RuntimeError(f"training wrote no best checkpoint into {output_dir}")
+    metrics = _best_metrics(module.history)
+    result = {
+        **metrics,
+        "epochs_trained": int(trainer.current_epoch),
+        "global_step": int(trainer.global_step),
+        "train_seconds": round(train_seconds, 3),
+        "resumed": resumed,
+    }
+    if trainer.is_global_zero:
+        _write_outputs(
+            output_dir,
+            best_path,
+            spec,
+            data,
+            module,
+            result,
+            n_classes=n_classes,
+            label_names=list(label_names),
+            standardisation=standardisation,
+            build_info=build_info,
+            seed=seed,
+            training={
+                "max_epochs": max_epochs,
+                "batch_size": data.batch_size,
+                "bucket": data.bucket,
+                "lr": lr,
+                "weight_decay": weight_decay,
+                "schedule": schedule,
+                "gradient_clip_val": gradient_clip_val,
+                "patience": patience,
+                "precision": str(precision),
+                "accelerator": accelerator,
+                "deterministic": deterministic,
+            },
+        )
+    return result
+
+
+def _best_metrics(history: list[dict[str, float]]) -> dict[str, Any]:
+    """Validation metrics of the epoch with the lowest ``val/loss`` (the first such, as ModelCheckpoint)."""
+    if not history:
+        return {"val/loss": None, "val/accuracy": None, "val/auc": None, "best_epoch": None}
+    best = min(history, key=lambda entry: entry["val/loss"])
+    return {key: best[key] for key in ("val/loss", "val/accuracy", "val/auc")} | {"best_epoch": best["epoch"]}
+
+
+def _write_outputs(
+    output_dir: Path,
+    best_path: Path,
+    spec: dict[str, Any],
+    data: JetDataModule,
+    module: TaggerModule,
+    result: dict[str, Any],
+    *,
+    n_classes: int,
+    label_names: list[str],
+    standardisation: str | Path | None,
+    build_info: dict[str, Any] | None,
+    seed: int,
+    training: dict[str, Any],
+) -> None:
+    state = _best_state_dict(best_path)
+    torch.save(state, output_dir / "model.pt")
+    files = {"state_dict": "model.pt", "best_checkpoint": best_path.name, "last_checkpoint": "last.ckpt"}
+    if module.gradient_reach:
+        reach = {
+            "epochs": [entry["epoch"] for entry in module.history][-len(module.gradient_reach) :],
+            "input_gradient_norms": [np.asarray(norms).tolist() for norms in module.gradient_reach],
+        }
+        (output_dir / "gradient_reach.json").write_text(json.dumps(reach) + "\n")
+        files["gradient_reach"] = "gradient_reach.json"
+    std = None
+    if standardisation is not None:
+        fitted = Standardisation.from_json(standardisation)
+        std = {"names": fitted.names, "mean": fitted.mean.tolist(), "std": fitted.std.tolist()}
+    artefact = {
+        "jettag_version": __version__,
+        "model": spec,
+        "data_kind": data.kind,
+        "n_features": data.n_features,
+        "image_size": data.image_size,
+        "n_classes": n_classes,
+        "label_names": label_names,
+        "features": data.feature_names,
+        "standardisation": std,
+        "build": build_info,
+        "n_parameters": n_parameters(module.network),
+        "training": training,
+        "seed": seed,
+        "epochs_trained": result["epochs_trained"],
+        "global_step": result["global_step"],
+        "best_epoch": result["best_epoch"],
+        "best": {key: result[key] for key in ("val/loss", "val/accuracy", "val/auc")},
+        "train_seconds": result["train_seconds"],
+        "files": files,
+    }
+    (output_dir / "artefact.json").write_text(json.dumps(artefact, indent=2) + "\n")

@@ -1,0 +1,192 @@
+"""Real Lightning training on CPU of tiny taggers on built top-vs-QCD jets: they learn, they reproduce,
+they resume, and what they write can be used again."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from jettag.build.sequences import padding_fraction
+from jettag.models import build_model
+from jettag.train import ARTEFACT_KEYS, JetDataModule, train_model
+
+TINY_RNN = {
+    "kind": "recurrent",
+    "embed_dim": 16,
+    "hidden_size": 16,
+    "num_layers": 1,
+    "dropout": 0.0,
+    "head_sizes": [16],
+    # with pT ordering the last state is the softest constituent: the mean read-out learns faster
+    "readout": "mean",
+}
+TINY_CNN = {"name": "cnn", "kind": "cnn", "channels": [4, 8], "head_sizes": [16], "dropout": 0.0}
+pytestmark = [
+    # Lightning 2.6 still constructs torch's LeafSpec, which torch 2.13 deprecates; nothing of jettag's
+    pytest.mark.filterwarnings(r"ignore:`isinstance\(treespec, LeafSpec\)` is deprecated:FutureWarning"),
+]
+
+CPU = {"accelerator": "cpu", "devices": 1, "log_every_n_steps": 1, "lr": 1e-2}
+
+
+def rnn(cell: str) -> dict:
+    return {"name": cell, "cell": cell, **TINY_RNN}
+
+
+def sequences(built: Path, **kwargs) -> JetDataModule:
+    return JetDataModule(
+        "sequence",
+        built / "train" / "sequences.arrow",
+        built / "val" / "sequences.arrow",
+        built / "test" / "sequences.arrow",
+        **({"batch_size": 32, "seed": 3} | kwargs),
+    )
+
+
+def metrics_rows(output_dir: Path, version: int) -> list[dict[str, str]]:
+    with (output_dir / "logs" / f"version_{version}" / "metrics.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def trained_lstm(built: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, JetDataModule]:
+    out = tmp_path_factory.mktemp("lstm")
+    data = sequences(built)
+    result = train_model(
+        rnn("lstm"),
+        data,
+        out,
+        seed=1,
+        max_epochs=6,
+        standardisation=built / "standardisation.json",
+        build_info={"ordering": "pt", "max_length": 64},
+        **CPU,
+    )
+    return out, result, data
+
+
+def test_lstm_learns_top_from_qcd(trained_lstm):
+    _, result, _ = trained_lstm
+    assert result["val/auc"] > 0.75
+    assert result["epochs_trained"] == 6
+    assert not result["resumed"]
+
+
+def test_gru_learns_top_from_qcd(built, tmp_path):
+    result = train_model(rnn("gru"), sequences(built), tmp_path, seed=1, max_epochs=6, **CPU)
+    assert result["val/auc"] > 0.75
+
+
+def test_cnn_learns_top_from_qcd(built, tmp_path):
+    data = JetDataModule(
+        "image", built / "train" / "images.arrow", built / "val" / "images.arrow", batch_size=32, seed=3
+    )
+    result = train_model(TINY_CNN, data, tmp_path, seed=1, max_epochs=6, **(CPU | {"lr": 3e-3}))
+    assert result["val/auc"] > 0.75
+    artefact = json.loads((tmp_path / "artefact.json").read_text())
+    assert artefact["image_size"] == data.image_size
+    assert "gradient_reach" not in artefact["files"]
+
+
+def test_same_seed_gives_the_same_metrics(built, tmp_path):
+    runs = [
+        train_model(rnn("gru"), sequences(built), tmp_path / str(i), seed=5, max_epochs=2, **CPU)
+        for i in range(2)
+    ]
+    for key in ("val/loss", "val/accuracy", "val/auc"):
+        assert runs[0][key] == pytest.approx(runs[1][key], abs=1e-6), key
+    first = torch.load(tmp_path / "0" / "model.pt", weights_only=True)
+    second = torch.load(tmp_path / "1" / "model.pt", weights_only=True)
+    for name, tensor in first.items():
+        torch.testing.assert_close(second[name], tensor, rtol=0, atol=1e-6)
+
+
+def test_a_stopped_run_resumes_from_its_last_checkpoint(built, tmp_path):
+    first = train_model(rnn("gru"), sequences(built), tmp_path, seed=2, max_epochs=2, schedule="none", **CPU)
+    assert (tmp_path / "last.ckpt").exists()
+    assert not first["resumed"]
+    second = train_model(rnn("gru"), sequences(built), tmp_path, seed=2, max_epochs=4, schedule="none", **CPU)
+    assert second["resumed"]
+    assert second["epochs_trained"] == 4
+    # the step count goes on from the first run rather than starting again
+    assert second["global_step"] == 2 * first["global_step"]
+    epochs_first = {int(row["epoch"]) for row in metrics_rows(tmp_path, 0) if row["epoch"]}
+    epochs_second = {int(row["epoch"]) for row in metrics_rows(tmp_path, 1) if row["epoch"]}
+    assert epochs_first == {0, 1}
+    assert epochs_second == {2, 3}
+    # the validation history and the gradient diagnostics of the first run are kept
+    reach = json.loads((tmp_path / "gradient_reach.json").read_text())
+    assert reach["epochs"] == [0, 1, 2, 3]
+
+
+def test_buckets_pad_less_and_cover_every_jet_once_per_epoch(built):
+    bucketed, shuffled = sequences(built, bucket=True), sequences(built, bucket=False)
+    bucketed.setup("fit")
+    shuffled.setup("fit")
+    lengths = bucketed.datasets["train"].lengths
+    n_jets = len(lengths)
+    for data in (bucketed, shuffled):
+        sampler = data.train_batch_sampler()
+        epochs = []
+        for epoch in range(2):
+            sampler.set_epoch(epoch)
+            batches = [np.asarray(batch) for batch in sampler]
+            assert len(batches) == len(sampler)
+            np.testing.assert_array_equal(np.sort(np.concatenate(batches)), np.arange(n_jets))
+            epochs.append(batches)
+        # reshuffled each epoch, and the same again for the same seed and epoch
+        assert not all(np.array_equal(a, b) for a, b in zip(*epochs, strict=False))
+        sampler.set_epoch(1)
+        assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(epochs[1], sampler, strict=True))
+    waste = {
+        name: padding_fraction(lengths, list(data.train_batch_sampler()))
+        for name, data in (("bucketed", bucketed), ("shuffled", shuffled))
+    }
+    assert waste["bucketed"] < 0.5 * waste["shuffled"]
+    # batches are padded to their own longest jet
+    batch = next(iter(bucketed.train_dataloader()))
+    assert batch["x"].dtype == torch.float32
+    assert batch["x"].shape[1] == int(batch["lengths"].max())
+    assert batch["x"].shape[2] == bucketed.n_features == 7
+    assert batch["lengths"].dtype == torch.int64
+
+
+def test_artefact_describes_the_model_and_model_pt_rebuilds_it(trained_lstm, built):
+    out, result, data = trained_lstm
+    artefact = json.loads((out / "artefact.json").read_text())
+    assert set(artefact) == set(ARTEFACT_KEYS)
+    assert artefact["features"] == artefact["standardisation"]["names"] == data.feature_names
+    assert artefact["build"] == {"ordering": "pt", "max_length": 64}
+    assert artefact["label_names"] == ["background", "signal"]
+    assert artefact["best"]["val/auc"] == result["val/auc"]
+    assert (out / "best.ckpt").exists()
+    assert (out / "last.ckpt").exists()
+    reach = json.loads((out / "gradient_reach.json").read_text())
+    assert len(reach["input_gradient_norms"]) == 6
+
+    state = torch.load(out / "model.pt", weights_only=True)
+    network = build_model(artefact["model"], artefact["n_features"], artefact["n_classes"])
+    network.load_state_dict(state)
+    network.eval()
+    assert sum(p.numel() for p in network.parameters()) == artefact["n_parameters"]
+    # the same logits as the best checkpoint's network
+    checkpoint = torch.load(out / "best.ckpt", weights_only=False)
+    reference = build_model(artefact["model"], artefact["n_features"], artefact["n_classes"])
+    reference.load_state_dict(
+        {
+            k.removeprefix("network."): v
+            for k, v in checkpoint["state_dict"].items()
+            if k.startswith("network.")
+        }
+    )
+    reference.eval()
+    batch = next(iter(data.val_dataloader()))
+    with torch.no_grad():
+        torch.testing.assert_close(
+            network(batch["x"], batch["lengths"]), reference(batch["x"], batch["lengths"]), rtol=0, atol=0
+        )
