@@ -22,10 +22,12 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/build.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:
     input:
         f"{RESULTS}/ingest/summary.json",
         expand(f"{RESULTS}/build/{{split}}/summary.json", split=SPLITS),
+        trained_models(),
     default_target: True

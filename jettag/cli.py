@@ -228,6 +228,111 @@ def _run_build(args: argparse.Namespace) -> None:
     )
 
 
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train one network tagger (LSTM, GRU, RNN, CNN) with Lightning on the built shards",
+        description="Train one tagger for one seed; resumes from OUTPUT_DIR/last.ckpt when it exists.",
+    )
+    p.add_argument("--model", required=True, help="model configuration file (configs/models/*.yaml)")
+    p.add_argument(
+        "--build-dir", required=True, help="the build stage's directory (train/, val/, summary files)"
+    )
+    p.add_argument(
+        "--output-dir", required=True, help="directory for checkpoints, logs, model.pt, artefact.json"
+    )
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--max-epochs", type=int, default=20)
+    p.add_argument("--patience", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-2)
+    p.add_argument("--schedule", choices=["cosine", "onecycle", "none"], default="cosine")
+    p.add_argument("--gradient-clip-val", type=float, default=1.0, help="0 for no clipping")
+    p.add_argument("--no-bucket", action="store_true", help="shuffle sequences without length bucketing")
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    p.add_argument("--accelerator", default="auto")
+    p.add_argument("--devices", default="auto", help="auto, a count, or comma-separated ids")
+    p.add_argument("--strategy", default="auto", help="auto, or ddp")
+    p.add_argument("--precision", default=None, help="default: bf16-mixed on GPUs that support it, else 32")
+    p.set_defaults(func=_run_train)
+
+    p = sub.add_parser("train-bdt", help="train the BDT baseline on the high-level features")
+    p.add_argument("--build-dir", required=True, help="the build stage's directory")
+    p.add_argument("--output-dir", required=True, help="directory for bdt.json and artefact.json")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=_run_train_bdt)
+
+
+def _devices(text: str) -> int | str | list[int]:
+    if text == "auto":
+        return text
+    if "," in text:
+        return [int(item) for item in text.split(",") if item]
+    return int(text)
+
+
+def _run_train(args: argparse.Namespace) -> None:
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from jettag.models import load_model_config
+    from jettag.train import JetDataModule, train_model
+
+    torch.set_num_threads(args.threads)
+    spec = load_model_config(args.model)
+    build = Path(args.build_dir)
+    shard = "images.arrow" if spec["kind"] == "cnn" else "sequences.arrow"
+    summary = json.loads((build / "train" / "summary.json").read_text())
+    data = JetDataModule(
+        "image" if spec["kind"] == "cnn" else "sequence",
+        train=build / "train" / shard,
+        val=build / "val" / shard,
+        test=build / "test" / shard,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        bucket=not args.no_bucket,
+        seed=args.seed,
+    )
+    metrics = train_model(
+        spec,
+        data,
+        args.output_dir,
+        seed=args.seed,
+        max_epochs=args.max_epochs,
+        accelerator=args.accelerator,
+        devices=_devices(args.devices),
+        strategy=args.strategy,
+        precision=args.precision,
+        gradient_clip_val=args.gradient_clip_val or None,
+        patience=args.patience,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        standardisation=build / "standardisation.json",
+        build_info={**summary["settings"], "features": summary["features"]},
+    )
+    log.info("%s seed %d: %s", spec["name"], args.seed, metrics)
+
+
+def _run_train_bdt(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from jettag.train.bdt import train_bdt
+
+    build = Path(args.build_dir)
+    metrics = train_bdt(
+        build / "train" / "highlevel.arrow",
+        build / "val" / "highlevel.arrow",
+        args.output_dir,
+        seed=args.seed,
+    )
+    log.info("bdt seed %d: %s", args.seed, metrics)
+
+
 def _add_check_config(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "check-config", help="validate a workflow configuration file and print it with defaults"
@@ -253,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ingest(sub)
     _add_summarize_ingest(sub)
     _add_build(sub)
+    _add_train(sub)
     _add_check_config(sub)
     return parser
 

@@ -91,6 +91,11 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
     unknown = sorted(set(config["ingest"]["branch_map"]) - set(all_branches()))
     if unknown:
         problems.append(f"config key 'ingest.branch_map': {', '.join(unknown)} are not JetClass branches")
+    for name in config["train"]["models"]:
+        if name != "bdt" and not (Path(config["train"]["model_dir"]) / f"{name}.yaml").is_file():
+            problems.append(
+                f"config key 'train.models': no model file {config['train']['model_dir']}/{name}.yaml"
+            )
     for role in ("signal", "background"):
         for label in config[role]:
             if label not in LABEL_BRANCHES:

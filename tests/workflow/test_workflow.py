@@ -37,7 +37,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_lint_finds_nothing_but_the_missing_conda_environments(tmp_path):
-    result = snakemake(tmp_path, "--lint", "--configfile", str(ROOT / "configs/smoke.yaml"))
+    result = snakemake(tmp_path, "--lint", "--configfile", str(smoke_config(tmp_path)[1]))
     # jettag runs from the environment `pip install .` makes (README), not from per-rule conda environments
     output = result.stdout + result.stderr
     lints = [line for line in output.splitlines() if line.strip().startswith("* ")]
@@ -56,9 +56,18 @@ def test_bad_config_stops_before_any_rule_runs(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-def test_smoke_workflow_generates_ingests_and_builds(tmp_path):
+def smoke_config(tmp_path: Path) -> tuple[dict, Path]:
+    """configs/smoke.yaml, with the model files found from the scratch directory."""
     smoke = yaml.safe_load((ROOT / "configs/smoke.yaml").read_text())
-    result = snakemake(tmp_path, "--cores", "2", "--configfile", str(ROOT / "configs/smoke.yaml"))
+    smoke["train"]["model_dir"] = str(ROOT / "configs/models")
+    path = tmp_path / "smoke.yaml"
+    path.write_text(yaml.safe_dump(smoke))
+    return smoke, path
+
+
+def test_smoke_workflow_runs_every_stage_and_every_tagger_beats_a_coin(tmp_path):
+    smoke, config = smoke_config(tmp_path)
+    result = snakemake(tmp_path, "--cores", "2", "--configfile", str(config))
     assert result.returncode == 0, result.stderr[-3000:]
     n = smoke["generate"]["jets_per_shard"]
     results = tmp_path / smoke["results"]
@@ -76,6 +85,10 @@ def test_smoke_workflow_generates_ingests_and_builds(tmp_path):
         for output in ("sequences", "images", "highlevel"):
             assert num_rows(results / "build" / split / f"{output}.arrow") == built["jets_out"]
     assert (results / "build" / "standardisation.json").exists()
-    again = snakemake(tmp_path, "--cores", "2", "--configfile", str(ROOT / "configs/smoke.yaml"))
+    for model in smoke["train"]["models"]:
+        artefact = json.loads((results / "train" / model / "seed1" / "artefact.json").read_text())
+        auc = artefact["metrics"]["val_auc"] if model == "bdt" else artefact["best"]["val/auc"]
+        assert auc > 0.75, (model, auc)
+    again = snakemake(tmp_path, "--cores", "2", "--configfile", str(config))
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr

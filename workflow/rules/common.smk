@@ -111,3 +111,36 @@ def build_args(with_image=False):
 
 def ingest_shards(split):
     return expand(f"{RESULTS}/ingest/{{name}}/{split}.arrow", name=list(ingest_sources()))
+
+
+def trained_models():
+    """Every training output the configuration asks for: one per model and seed."""
+    return expand(
+        f"{RESULTS}/train/{{model}}/seed{{seed}}/artefact.json",
+        model=config["train"]["models"],
+        seed=config["train"]["seeds"],
+    )
+
+
+def train_args():
+    """`jettag train` options from the `train` section (model and seed come from wildcards)."""
+    t = config["train"]
+    args = [
+        f"--max-epochs {t['max_epochs']}",
+        f"--patience {t['patience']}",
+        f"--batch-size {t['batch_size']}",
+        f"--lr {t['lr']}",
+        f"--weight-decay {t['weight_decay']}",
+        f"--schedule {t['schedule']}",
+        f"--gradient-clip-val {t['gradient_clip_val'] or 0}",
+        f"--num-workers {t['num_workers']}",
+        f"--accelerator {t['accelerator']}",
+        f"--strategy {t['strategy']}",
+    ]
+    devices = t["devices"]
+    args.append(f"--devices {','.join(map(str, devices)) if isinstance(devices, list) else devices}")
+    if t["precision"] is not None:
+        args.append(f"--precision {t['precision']}")
+    if not t["bucket"]:
+        args.append("--no-bucket")
+    return " ".join(args)
