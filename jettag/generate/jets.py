@@ -63,22 +63,31 @@ class Jets:
 
 
 def flatten_events(prt: ak.Array) -> Particles:
-    """The full event record of a Pythia batch (``Pythia.nextBatch(...).prt``) as flat arrays."""
-    vertex = ak.fill_none(prt.vProd, {"px": 0.0, "py": 0.0, "pz": 0.0, "e": 0.0})
-    fields = {
-        "id": prt.id,
-        "status": prt.status,
-        "daughter1": prt.daughter1,
-        "daughter2": prt.daughter2,
-        "px": prt.p.px,
-        "py": prt.p.py,
-        "pz": prt.p.pz,
-        "E": prt.p.e,
-        "x": vertex.px,
-        "y": vertex.py,
-        "z": vertex.pz,
-    }
-    return Particles(ak.to_numpy(ak.num(prt)), {k: ak.to_numpy(ak.flatten(v)) for k, v in fields.items()})
+    """The full event record of a Pythia batch (``Pythia.nextBatch(...).prt``) as flat arrays.
+
+    Works on the array's layout: the particle fields are contiguous numpy buffers already, so this takes
+    views, not copies (only the optional production vertices need filling).
+    """
+    layout = ak.to_layout(prt)
+    offsets = np.asarray(layout.offsets)
+    particles = layout.content[offsets[0] : offsets[-1]]
+    momentum = particles["p"]
+    fields = {name: particles[name] for name in ("id", "status", "daughter1", "daughter2")}
+    fields.update({"px": momentum["px"], "py": momentum["py"], "pz": momentum["pz"], "E": momentum["e"]})
+    flat = {name: ak.to_numpy(ak.Array(values)) for name, values in fields.items()}
+    vertex = particles["vProd"]  # optional: Pythia gives a vertex to decay products only
+    if isinstance(vertex, ak.contents.IndexedOptionArray):
+        index = np.asarray(vertex.index)
+        has = index >= 0
+        for name, component in (("x", "px"), ("y", "py"), ("z", "pz")):
+            values = ak.to_numpy(ak.Array(vertex.content[component]))
+            flat[name] = (
+                np.where(has, values[np.where(has, index, 0)], 0.0) if len(values) else np.zeros(len(index))
+            )
+    else:
+        filled = ak.fill_none(ak.Array(vertex), {"px": 0.0, "py": 0.0, "pz": 0.0, "e": 0.0})
+        flat.update({name: ak.to_numpy(filled[c]) for name, c in (("x", "px"), ("y", "py"), ("z", "pz"))})
+    return Particles(np.diff(offsets), flat)
 
 
 def final_state(events: Particles, table: ParticleTable, eta_limit: float) -> Particles:

@@ -75,6 +75,8 @@ class ParticleTable:
     def lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(charge, visible, hadron) for each PDG id in ``ids``."""
         ids = np.asarray(ids, dtype=np.int64)
-        self._learn(ids)
-        pos = np.searchsorted(self._ids, ids)
+        pos = np.searchsorted(self._ids, ids).clip(max=max(len(self._ids) - 1, 0))
+        if len(self._ids) == 0 or not np.array_equal(self._ids[pos], ids):  # a PDG id not seen before
+            self._learn(ids)
+            pos = np.searchsorted(self._ids, ids)
         return self._charge[pos], self._visible[pos], self._hadron[pos]
