@@ -147,6 +147,7 @@ class RecurrentTagger(nn.Module):
                 (embed_dim or n_features) if i == 0 else state_size,
                 hidden_size,
                 bidirectional=bidirectional,
+                batch_first=True,
                 **extra,
             )
             for i in range(num_layers)
@@ -172,35 +173,29 @@ class RecurrentTagger(nn.Module):
                     elif name.startswith("bias"):
                         param.zero_()
 
-    def _pack(
-        self, x: Tensor | PackedSequence, lengths: Tensor | None, mask: Tensor | None
-    ) -> tuple[PackedSequence, int | None]:
-        """The input as a ``PackedSequence`` and the padded length to unpack to (None for packed input),
-        after checking that ``lengths`` and ``mask``, where given, agree with it and with each other."""
-        if isinstance(x, PackedSequence):
-            packed, total_length = x, None
-            real_lengths = _packed_lengths(x)
-        else:
-            if x.ndim != 3:
-                raise ValueError(f"expected padded input [batch, time, features], got shape {tuple(x.shape)}")
-            if lengths is None and mask is None:
-                raise ValueError(
-                    "padded input needs its lengths (or a mask) to tell constituents from padding"
-                )
-            source = lengths if lengths is not None else mask.sum(dim=1)
-            real_lengths = torch.as_tensor(source).to(device="cpu", dtype=torch.int64)
-            if real_lengths.shape != (x.shape[0],):
-                raise ValueError(
-                    f"expected lengths [batch] = [{x.shape[0]}], got shape {tuple(real_lengths.shape)}"
-                )
-            if x.shape[0] and (int(real_lengths.min()) < 1 or int(real_lengths.max()) > x.shape[1]):
-                raise ValueError(
-                    f"lengths must lie in [1, {x.shape[1]}] (the padded length); got lengths from "
-                    f"{int(real_lengths.min())} to {int(real_lengths.max())}. Jets without constituents "
-                    "cannot be packed: drop them or give them a sentinel constituent"
-                )
-            packed = pack_padded_sequence(x, real_lengths, batch_first=True, enforce_sorted=False)
-            total_length = x.shape[1]
+    def _lengths(self, x: Tensor, lengths: Tensor | None, mask: Tensor | None) -> Tensor:
+        """The lengths of padded input ``x``, after checking ``lengths`` and ``mask`` against it."""
+        if x.ndim != 3:
+            raise ValueError(f"expected padded input [batch, time, features], got shape {tuple(x.shape)}")
+        if lengths is None and mask is None:
+            raise ValueError("padded input needs its lengths (or a mask) to tell constituents from padding")
+        source = lengths if lengths is not None else mask.sum(dim=1)
+        real_lengths = torch.as_tensor(source).to(device="cpu", dtype=torch.int64)
+        if real_lengths.shape != (x.shape[0],):
+            raise ValueError(
+                f"expected lengths [batch] = [{x.shape[0]}], got shape {tuple(real_lengths.shape)}"
+            )
+        if x.shape[0] and (int(real_lengths.min()) < 1 or int(real_lengths.max()) > x.shape[1]):
+            raise ValueError(
+                f"lengths must lie in [1, {x.shape[1]}] (the padded length); got lengths from "
+                f"{int(real_lengths.min())} to {int(real_lengths.max())}. Jets without constituents "
+                "cannot be packed: drop them or give them a sentinel constituent"
+            )
+        self._check(real_lengths, lengths, mask)
+        return real_lengths
+
+    @staticmethod
+    def _check(real_lengths: Tensor, lengths: Tensor | None, mask: Tensor | None) -> None:
         if lengths is not None and not torch.equal(
             torch.as_tensor(lengths).to(device="cpu", dtype=torch.int64), real_lengths
         ):
@@ -214,7 +209,34 @@ class RecurrentTagger(nn.Module):
                     "mask must be True on the first `length` positions of each jet and False after them, "
                     "as jettag.build.sequences.pad writes it; it disagrees with the lengths"
                 )
-        return packed, total_length
+
+    def _pack(
+        self, x: Tensor | PackedSequence, lengths: Tensor | None, mask: Tensor | None
+    ) -> tuple[PackedSequence, int | None]:
+        """The input as a ``PackedSequence`` and the padded length to unpack to (None for packed input),
+        after checking that ``lengths`` and ``mask``, where given, agree with it and with each other."""
+        if isinstance(x, PackedSequence):
+            self._check(_packed_lengths(x), lengths, mask)
+            return x, None
+        real_lengths = self._lengths(x, lengths, mask)
+        return pack_padded_sequence(x, real_lengths, batch_first=True, enforce_sorted=False), x.shape[1]
+
+    def _recur_padded(self, x: Tensor) -> Tensor:
+        """Embedding and the stacked recurrent layers run over the padded tensor, padding included.
+
+        Only for unidirectional layers: the state at a real position depends on that position and earlier
+        ones only, so the real positions come out exactly as with packing, and the read-outs mask the rest.
+        On the CPU this is 2-3x faster than packing (benchmarks/training_throughput.py).
+        """
+        sequence = x if self.embedding is None else self.embedding(x)
+        for i, layer in enumerate(self.layers):
+            inputs = sequence
+            if i > 0:
+                sequence = self.between(sequence)
+            sequence, _ = layer(sequence)
+            if self.residual and i > 0:
+                sequence = sequence + inputs
+        return sequence
 
     def _recur(self, packed: PackedSequence) -> PackedSequence:
         """Embedding and the stacked recurrent layers, all on the packed data."""
@@ -234,12 +256,24 @@ class RecurrentTagger(nn.Module):
         self, x: Tensor | PackedSequence, lengths: Tensor | None, mask: Tensor | None
     ) -> tuple[Tensor, Tensor | None]:
         """One vector per jet ``[batch, state]`` and the attention weights ``[batch, time]`` (else None)."""
-        packed, total_length = self._pack(x, lengths, mask)
-        states, real_lengths = pad_packed_sequence(
-            self._recur(packed), batch_first=True, total_length=total_length
-        )
+        if isinstance(x, PackedSequence) or self.bidirectional:
+            packed, total_length = self._pack(x, lengths, mask)
+            states, real_lengths = pad_packed_sequence(
+                self._recur(packed), batch_first=True, total_length=total_length
+            )
+        else:
+            real_lengths = self._lengths(x, lengths, mask)
+            inside = torch.arange(x.shape[1], device=x.device) < real_lengths.to(x.device)[:, None]
+            # zero the padding: garbage there would reach the real positions' gradients through the recursion
+            states = self._recur_padded(
+                torch.where(inside[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
+            )
         real_lengths = real_lengths.to(states.device)
         real = torch.arange(states.shape[1], device=states.device) < real_lengths[:, None]
+        # whatever the padding holds never reaches the output (0 * NaN would)
+        states = torch.where(
+            real[..., None], states, torch.zeros((), dtype=states.dtype, device=states.device)
+        )
         if self.readout == "last":
             jets = torch.arange(states.shape[0], device=states.device)
             last = states[jets, real_lengths - 1]
