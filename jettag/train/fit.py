@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import sys
 import time
 import warnings
@@ -25,8 +26,8 @@ from typing import Any
 import lightning
 import numpy as np
 import torch
-from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from jettag import __version__
@@ -34,6 +35,8 @@ from jettag.build.sequences import Standardisation
 from jettag.models.config import build_model, n_parameters, validate_model_config
 from jettag.train.data import JetDataModule
 from jettag.train.module import TaggerModule
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ARTEFACT_KEYS", "default_precision", "train_model"]
 
@@ -91,6 +94,30 @@ def _best_state_dict(checkpoint_path: Path) -> dict[str, torch.Tensor]:
         for key, value in checkpoint["state_dict"].items()
         if key.startswith(prefix)
     }
+
+
+class EpochLines(Callback):
+    """One plain log line per epoch (for batch jobs, where a progress bar only fills the log)."""
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # runs after the epoch's validation, whose metrics the module keeps in its history
+        if not trainer.is_global_zero:
+            return
+        latest = pl_module.history[-1] if getattr(pl_module, "history", None) else {}
+        train_loss = trainer.callback_metrics.get("train/loss")
+        shown = [f"train/loss {float(train_loss):.4f}"] if train_loss is not None else []
+        shown += [f"{name} {latest[name]:.4f}" for name in ("val/loss", "val/auc") if name in latest]
+        seconds = time.perf_counter() - getattr(self, "_start", time.perf_counter())
+        log.info(
+            "epoch %d/%d: %s, %.1f s",
+            trainer.current_epoch + 1,
+            trainer.max_epochs,
+            ", ".join(shown),
+            seconds,
+        )
 
 
 def train_model(
@@ -165,6 +192,7 @@ def train_model(
         enable_version_counter=False,
     )
     early_stopping = EarlyStopping(monitor="val/loss", mode="min", patience=patience)
+    interactive = sys.stderr.isatty()  # a progress bar in a terminal, one plain line an epoch in batch jobs
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     trainer = Trainer(
         accelerator=accelerator,
@@ -173,10 +201,10 @@ def train_model(
         precision=precision,
         max_epochs=max_epochs,
         gradient_clip_val=gradient_clip_val,
-        callbacks=[checkpoint, early_stopping],
+        callbacks=[checkpoint, early_stopping, *([] if interactive else [EpochLines()])],
         logger=_loggers(output_dir),
         default_root_dir=output_dir,
-        enable_progress_bar=sys.stderr.isatty(),
+        enable_progress_bar=interactive,
         enable_model_summary=False,
         log_every_n_steps=log_every_n_steps,
         deterministic=deterministic,

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -190,3 +193,49 @@ def test_artefact_describes_the_model_and_model_pt_rebuilds_it(trained_lstm, bui
         torch.testing.assert_close(
             network(batch["x"], batch["lengths"]), reference(batch["x"], batch["lengths"]), rtol=0, atol=0
         )
+
+
+def test_a_killed_training_resumes_where_it_stopped(built, tmp_path):
+    """`jettag train` killed mid-run (as a batch job past its time limit) continues from last.ckpt."""
+    model = tmp_path / "tiny_lstm.yaml"
+    model.write_text(json.dumps({"name": "tiny_lstm", "cell": "lstm", **TINY_RNN}))  # JSON is YAML
+    out = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "jettag",
+        "train",
+        "--model",
+        str(model),
+        "--build-dir",
+        str(built),
+        "--output-dir",
+        str(out),
+        "--batch-size",
+        "16",
+        "--patience",
+        "1000",
+    ]
+    last = out / "last.ckpt"
+    process = subprocess.Popen([*command, "--max-epochs", "1000"], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not last.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first_save = last.stat().st_mtime_ns
+        while last.stat().st_mtime_ns == first_save and time.monotonic() < deadline:
+            time.sleep(0.005)
+        process.kill()  # right after a checkpoint was written, so the kill lands mid-epoch
+    finally:
+        process.kill()
+        process.wait()
+    assert not (out / "artefact.json").exists()
+    done = torch.load(last, map_location="cpu", weights_only=False)["epoch"] + 1  # our own file
+    assert 2 <= done < 1000
+    result = subprocess.run(
+        [*command, "--max-epochs", str(done + 2)], capture_output=True, text=True, check=True
+    )
+    assert "'resumed': True" in result.stderr
+    assert f"'epochs_trained': {done + 2}" in result.stderr
+    artefact = json.loads((out / "artefact.json").read_text())
+    assert artefact["epochs_trained"] == done + 2

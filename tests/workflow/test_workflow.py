@@ -89,6 +89,9 @@ def test_smoke_workflow_runs_every_stage_and_every_tagger_beats_a_coin(tmp_path)
         artefact = json.loads((results / "train" / model / "seed1" / "artefact.json").read_text())
         auc = artefact["metrics"]["val_auc"] if model == "bdt" else artefact["best"]["val/auc"]
         assert auc > 0.75, (model, auc)
+    # a batch job gets one plain line an epoch, not a progress bar
+    lstm_log = (results / "logs" / "train" / "lstm_seed1.log").read_text()
+    assert f"epoch 1/{smoke['train']['max_epochs']}: train/loss" in lstm_log
     again = snakemake(tmp_path, "--cores", "2", "--configfile", str(config))
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
