@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
+from jettag.build import BuildSettings, build_split, fit_standardisation
 from jettag.generate import GenerationSettings, generate_shard
+from jettag.ingest import IngestSettings, ingest_file
+from jettag.ingest.summary import summarize
+
+SPLITS = ("train", "val", "test")
 
 #: jets per process in the shared sample: enough for mass peaks, small enough for a laptop
 N_SAMPLE_JETS = 400
@@ -28,3 +35,43 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def generated_summaries(generated: dict[str, Path]) -> dict[str, dict]:
     return {process: json.loads(path.with_suffix(".json").read_text()) for process, path in generated.items()}
+
+
+@pytest.fixture(scope="session")
+def ingested(generated: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    """Ingest shards of the shared sample per split, and the dataset summary."""
+    out = tmp_path_factory.mktemp("ingested")
+    settings = IngestSettings(signal=["label_Tbqq"], background=["label_QCD"])
+    shards: dict[str, list[Path]] = {split: [] for split in SPLITS}
+    summaries = []
+    for process, path in generated.items():
+        outputs = {split: out / process / f"{split}.arrow" for split in SPLITS}
+        ingest_file(path, outputs, settings, out / process / "summary.json")
+        summaries.append(out / process / "summary.json")
+        for split in SPLITS:
+            shards[split].append(outputs[split])
+    summarize(summaries, out / "summary.json")
+    return shards, out / "summary.json"
+
+
+@pytest.fixture(scope="session")
+def built(ingested: tuple[dict, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared sample built (up to 64 constituents a jet): ``<dir>/standardisation.json`` and
+    ``<dir>/<split>/{sequences,images,highlevel}.arrow`` and ``summary.json``, as in the workflow."""
+    shards, summary = ingested
+    out = tmp_path_factory.mktemp("built")
+    settings = BuildSettings(max_length=64, chunk_size=150)
+    fit_standardisation(shards["train"], settings, out / "standardisation.json")
+    for split in SPLITS:
+        build_split(split, shards[split], out / "standardisation.json", settings, out / split, summary)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """The networks in the tests are tiny: one torch thread is faster, and on a shared 2-core machine
+    threads that wait for a busy core slow every small op down by orders of magnitude."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

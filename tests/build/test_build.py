@@ -6,49 +6,16 @@ import json
 
 import awkward as ak
 import numpy as np
-import pytest
 
 from jettag.build import BuildSettings, Standardisation, build_split, fit_standardisation, pad
 from jettag.build.sequences import constituent_features
-from jettag.ingest import IngestSettings, ingest_file
-from jettag.ingest.summary import summarize
 from jettag.shards import ShardWriter, read_shard
 
 SPLITS = ("train", "val", "test")
 
 
-@pytest.fixture(scope="module")
-def ingested(generated, tmp_path_factory):
-    """Ingest shards of the shared top and QCD samples, with the dataset summary."""
-    out = tmp_path_factory.mktemp("ingested")
-    settings = IngestSettings(signal=["label_Tbqq"], background=["label_QCD"])
-    shards = {split: [] for split in SPLITS}
-    summaries = []
-    for process, path in generated.items():
-        outputs = {split: out / process / f"{split}.arrow" for split in SPLITS}
-        ingest_file(path, outputs, settings, out / process / "summary.json")
-        summaries.append(out / process / "summary.json")
-        for split in SPLITS:
-            shards[split].append(outputs[split])
-    summarize(summaries, out / "summary.json")
-    return shards, out / "summary.json"
-
-
-@pytest.fixture(scope="module")
-def built(ingested, tmp_path_factory):
-    shards, summary = ingested
-    out = tmp_path_factory.mktemp("built")
-    settings = BuildSettings(max_length=64, chunk_size=150)
-    fit_standardisation(shards["train"], settings, out / "standardisation.json")
-    results = {
-        split: build_split(split, shards[split], out / "standardisation.json", settings, out / split, summary)
-        for split in SPLITS
-    }
-    return out, results
-
-
-def test_standardisation_is_fitted_on_the_training_split_only(ingested, built):
-    out, _ = built
+def test_standardisation_is_fitted_on_the_training_split_only(built):
+    out = built
     std = Standardisation.from_json(out / "standardisation.json")
     train = read_shard(out / "train" / "sequences.arrow").features
     test = read_shard(out / "test" / "sequences.arrow").features
@@ -73,7 +40,8 @@ def test_chunked_fit_equals_a_fit_on_everything(ingested):
 
 def test_every_jet_is_built_once_in_each_output(ingested, built):
     _, summary = ingested
-    out, results = built
+    out = built
+    results = {split: json.loads((out / split / "summary.json").read_text()) for split in SPLITS}
     counts = json.loads(summary.read_text())["splits"]
     for split in SPLITS:
         sequences = read_shard(out / split / "sequences.arrow")
@@ -95,7 +63,7 @@ def test_every_jet_is_built_once_in_each_output(ingested, built):
 
 
 def test_built_sequences_pad_to_tensors_in_order(built):
-    out, _ = built
+    out = built
     sequences = read_shard(out / "val" / "sequences.arrow")
     values, mask, lengths = pad(sequences.features, max_length=64)
     assert values.shape == (len(sequences), 64, 7)

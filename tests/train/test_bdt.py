@@ -7,10 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from jettag.build import BuildSettings, build_split, fit_standardisation
 from jettag.build.run import HIGH_LEVEL_FEATURES
-from jettag.ingest import IngestSettings, ingest_file
-from jettag.ingest.summary import summarize
 from jettag.shards import ShardWriter, read_shard
 from jettag.train.bdt import BDTModel, export_trees, fit_bdt, load_bdt, load_highlevel, train_bdt
 
@@ -29,26 +26,9 @@ METRIC_KEYS = {
 
 
 @pytest.fixture(scope="module")
-def highlevel(generated, tmp_path_factory):
-    """``highlevel.arrow`` of each split, built from the shared top and QCD samples."""
-    out = tmp_path_factory.mktemp("bdt_data")
-    settings = IngestSettings(signal=["label_Tbqq"], background=["label_QCD"])
-    shards = {split: [] for split in SPLITS}
-    summaries = []
-    for process, path in generated.items():
-        outputs = {split: out / process / f"{split}.arrow" for split in SPLITS}
-        ingest_file(path, outputs, settings, out / process / "summary.json")
-        summaries.append(out / process / "summary.json")
-        for split in SPLITS:
-            shards[split].append(outputs[split])
-    summarize(summaries, out / "summary.json")
-    build = BuildSettings(max_length=32)
-    fit_standardisation(shards["train"], build, out / "standardisation.json")
-    for split in SPLITS:
-        build_split(
-            split, shards[split], out / "standardisation.json", build, out / split, out / "summary.json"
-        )
-    return {split: out / split / "highlevel.arrow" for split in SPLITS}
+def highlevel(built):
+    """``highlevel.arrow`` of each split of the shared sample."""
+    return {split: built / split / "highlevel.arrow" for split in ("train", "val", "test")}
 
 
 @pytest.fixture(scope="module")
