@@ -32,7 +32,9 @@ class ShardWriter:
 
     def write(self, chunk: ak.Array) -> None:
         if not isinstance(chunk, ak.Array):
-            raise TypeError(f"{self.path}: a shard takes an awkward Array of jets, got {type(chunk).__name__}")
+            raise TypeError(
+                f"{self.path}: a shard takes an awkward Array of jets, not {type(chunk).__name__}"
+            )
         table = ak.to_arrow_table(chunk, extensionarray=False)
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
