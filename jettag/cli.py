@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from jettag import __version__
 from jettag.jetclass import PROCESS_LABELS
@@ -149,24 +150,11 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-size", type=int, default=20000, help="jets processed at a time")
 
 
-def _build_settings(args: argparse.Namespace):
-    from jettag.build import BuildSettings, ImageSpec
+def _build_settings(args: argparse.Namespace, **extra: Any):
+    """The sequence options both build commands share; ``extra``: the image spec and balance of `build`."""
+    from jettag.build import BuildSettings
 
-    image = (
-        ImageSpec(
-            size=args.image_size,
-            extent=args.image_extent,
-            centre=not args.no_centre,
-            rotate=not args.no_rotate,
-            flip=not args.no_flip,
-            normalise=not args.no_normalise,
-        )
-        if hasattr(args, "image_size")
-        else ImageSpec()
-    )
-    return BuildSettings(
-        args.max_length, args.ordering, args.with_pid, args.chunk_size, getattr(args, "balance", False), image
-    )
+    return BuildSettings(args.max_length, args.ordering, args.with_pid, args.chunk_size, **extra)
 
 
 def _add_build(sub: argparse._SubParsersAction) -> None:

@@ -53,18 +53,6 @@ class BuildSettings:
     balance: bool = False
     image: ImageSpec = field(default_factory=ImageSpec)
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> BuildSettings:
-        b = config["build"]
-        return cls(
-            b["max_length"],
-            b["ordering"],
-            b["with_pid"],
-            b["chunk_size"],
-            b["balance"],
-            ImageSpec(**b["image"]),
-        )
-
 
 def read_shards(paths: Sequence[str | Path], chunk_size: int) -> Iterator[tuple[Path, ak.Array]]:
     """``(shard, jets)`` chunks of ingest shards, one shard after the other; empty shards yield nothing."""

@@ -7,7 +7,6 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -62,18 +61,6 @@ class GenerationSettings:
         lo = self.pthat_min if self.pthat_min is not None else 0.9 * self.pt_min
         hi = self.pthat_max if self.pthat_max is not None else 1.1 * self.pt_max
         return lo, hi
-
-    @classmethod
-    def from_config(cls, generate: dict[str, Any], process: str, seed: int) -> GenerationSettings:
-        """Settings of one shard from the ``generate`` section of a validated config."""
-        keys = ("sqrt_s", "jet_r", "pt_min", "pt_max", "eta_max", "pthat_min", "pthat_max", "batch_events")
-        return cls(
-            process=process,
-            seed=seed,
-            n_jets=generate["jets_per_shard"],
-            pythia=tuple(generate["pythia"]),
-            **{k: generate[k] for k in keys},
-        )
 
 
 def generate_shard(

@@ -40,21 +40,6 @@ class IngestSettings:
     branch_map: Mapping[str, str] = field(default_factory=dict)
     tree: str = "tree"
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> IngestSettings:
-        ing = config["ingest"]
-        return cls(
-            signal=list(config["signal"]),
-            background=list(config["background"]),
-            selection=Selection(ing["pt_min"], ing["pt_max"], ing["eta_max"], ing["jet_r"]),
-            fractions=dict(ing["splits"]),
-            split_seed=ing["split_seed"],
-            chunk_size=ing["chunk_size"],
-            on_bad_file=ing["on_bad_file"],
-            branch_map=dict(ing["branch_map"]),
-            tree=ing["tree"],
-        )
-
 
 class _SplitWriters:
     """One shard writer per split; a split that gets no jet still gets a (zero-length) shard."""
