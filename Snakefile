@@ -23,6 +23,7 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/build.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/predict.smk"
 
 
 rule all:

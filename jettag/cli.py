@@ -10,6 +10,7 @@ from typing import Any
 
 from jettag import __version__
 from jettag.jetclass import PROCESS_LABELS
+from jettag.predict.commands import add_parsers as add_predict_parsers
 
 __all__ = ["main"]
 
@@ -321,6 +322,10 @@ def _run_train_bdt(args: argparse.Namespace) -> None:
     log.info("bdt seed %d: %s", args.seed, metrics)
 
 
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    """Added by the evaluate stage."""
+
+
 def _add_check_config(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "check-config", help="validate a workflow configuration file and print it with defaults"
@@ -347,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_summarize_ingest(sub)
     _add_build(sub)
     _add_train(sub)
+    _add_evaluate(sub)
+    add_predict_parsers(sub)
     _add_check_config(sub)
     return parser
 

@@ -31,6 +31,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from jettag import __version__
+from jettag.artefact import FORMAT
 from jettag.build.sequences import Standardisation
 from jettag.models.config import build_model, n_parameters, validate_model_config
 from jettag.train.data import JetDataModule
@@ -42,6 +43,7 @@ __all__ = ["ARTEFACT_KEYS", "default_precision", "train_model"]
 
 #: the keys of ``artefact.json``
 ARTEFACT_KEYS = (
+    "format",
     "jettag_version",
     "model",
     "data_kind",
@@ -302,6 +304,7 @@ def _write_outputs(
         fitted = Standardisation.from_json(standardisation)
         std = {"names": fitted.names, "mean": fitted.mean.tolist(), "std": fitted.std.tolist()}
     artefact = {
+        "format": FORMAT,
         "jettag_version": __version__,
         "model": spec,
         "data_kind": data.kind,

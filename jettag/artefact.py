@@ -1,0 +1,134 @@
+"""Trained network taggers read back from their training directory, safely.
+
+A training run (:func:`jettag.train.train_model`) leaves ``artefact.json`` (the network config, features,
+standardisation, build settings, label names, versions) and ``model.pt`` (the best epoch's weights as a
+plain state dict) in its directory. :func:`load_tagger` reads both back and checks them:
+
+- ``artefact.json`` must be JSON with ``format`` = :data:`FORMAT` (name and version): anything else, or an
+  artefact written by another jettag release series, is refused with the file and the reason;
+- ``model.pt`` is read with ``torch.load(..., weights_only=True)``, which never unpickles arbitrary objects,
+  and must hold exactly the parameters of the network the config describes.
+
+The BDT baseline is stored differently (JSON trees, :func:`jettag.train.bdt.load_bdt`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from jettag import __version__
+from jettag.models.config import build_model
+
+__all__ = ["FORMAT", "ArtefactError", "TrainedTagger", "load_tagger", "release_series", "scores_from_logits"]
+
+#: identifies a network tagger's ``artefact.json``; the version changes whenever the layout does
+FORMAT = {"name": "jettag-model", "version": 1}
+
+
+class ArtefactError(ValueError):
+    """A trained-model artefact that cannot be used: names the file and the problem."""
+
+
+def release_series(version: str) -> str:
+    """``"0.1"`` for ``"0.1.3"``: artefacts are exchanged freely within one release series."""
+    return ".".join(version.split(".")[:2])
+
+
+def scores_from_logits(logits: Tensor) -> Tensor:
+    """Class probabilities: ``[batch]`` signal probability for one logit, else ``[batch, n_classes]``."""
+    if logits.shape[-1] == 1:
+        return torch.sigmoid(logits.squeeze(-1))
+    return torch.softmax(logits, dim=-1)
+
+
+@dataclass
+class TrainedTagger:
+    """A trained network in eval mode with its ``artefact`` (the parsed ``artefact.json``)."""
+
+    network: nn.Module
+    artefact: dict[str, Any]
+    directory: Path
+
+    @property
+    def name(self) -> str:
+        return self.artefact["model"]["name"]
+
+    @property
+    def data_kind(self) -> str:
+        """``"sequence"`` (constituent sequences) or ``"image"`` (jet images)."""
+        return self.artefact["data_kind"]
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.artefact["label_names"])
+
+    @torch.no_grad()
+    def logits(self, batch: dict[str, Tensor]) -> Tensor:
+        """Logits for a batch as the data module collates it (``x``, and ``lengths`` for sequences)."""
+        if self.data_kind == "sequence":
+            return self.network(batch["x"], batch["lengths"])
+        return self.network(batch["x"])
+
+    def scores(self, batch: dict[str, Tensor]) -> np.ndarray:
+        """Class probabilities of a batch as numpy (see :func:`scores_from_logits`)."""
+        return scores_from_logits(self.logits(batch)).float().cpu().numpy()
+
+
+def _read_artefact(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ArtefactError(f"{path}: no such file; expected a training directory's artefact.json")
+    try:
+        artefact = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ArtefactError(f"{path}: not a jettag model artefact (not JSON: {err})") from None
+    if not isinstance(artefact, dict) or artefact.get("format", {}) == {}:
+        raise ArtefactError(f"{path}: not a jettag model artefact (no 'format' entry)")
+    fmt = artefact["format"]
+    if not isinstance(fmt, dict) or fmt.get("name") != FORMAT["name"]:
+        raise ArtefactError(f"{path}: not a jettag model artefact (format {fmt!r}, expected {FORMAT['name']!r})")
+    version = str(artefact.get("jettag_version", "unknown"))
+    if fmt.get("version") != FORMAT["version"] or release_series(version) != release_series(__version__):
+        raise ArtefactError(
+            f"{path}: written by jettag {version} (artefact format {fmt.get('version')}); this is jettag "
+            f"{__version__} (format {FORMAT['version']}): retrain the model, or use jettag {version} to apply it"
+        )
+    missing = [key for key in ("model", "data_kind", "n_classes", "label_names", "files") if key not in artefact]
+    if missing:
+        raise ArtefactError(f"{path}: artefact lacks {', '.join(missing)}")
+    return artefact
+
+
+def load_tagger(path: str | Path, device: str | torch.device = "cpu") -> TrainedTagger:
+    """The tagger trained into directory ``path`` (or described by the ``artefact.json`` at ``path``)."""
+    path = Path(path)
+    artefact_path = path / "artefact.json" if path.is_dir() else path
+    artefact = _read_artefact(artefact_path)
+    directory = artefact_path.parent
+    weights = directory / artefact["files"].get("state_dict", "model.pt")
+    try:
+        network = build_model(
+            artefact["model"], artefact.get("n_features") or 0, artefact["n_classes"], artefact.get("image_size")
+        )
+    except ValueError as err:
+        raise ArtefactError(f"{artefact_path}: the network config cannot be built: {err}") from None
+    if not weights.is_file():
+        raise ArtefactError(f"{weights}: no such file; the weights of {artefact_path} are missing")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises pickle, zip and runtime errors alike
+        raise ArtefactError(f"{weights}: not a weights-only state dict ({type(err).__name__}: {err})") from None
+    if not isinstance(state, dict):
+        raise ArtefactError(f"{weights}: holds a {type(state).__name__}, not a state dict")
+    try:
+        network.load_state_dict(state)
+    except RuntimeError as err:
+        raise ArtefactError(f"{weights}: does not fit the network of {artefact_path}: {err}") from None
+    network.to(device).eval()
+    return TrainedTagger(network, artefact, directory)
