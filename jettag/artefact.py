@@ -92,14 +92,18 @@ def _read_artefact(path: Path) -> dict[str, Any]:
         raise ArtefactError(f"{path}: not a jettag model artefact (no 'format' entry)")
     fmt = artefact["format"]
     if not isinstance(fmt, dict) or fmt.get("name") != FORMAT["name"]:
-        raise ArtefactError(f"{path}: not a jettag model artefact (format {fmt!r}, expected {FORMAT['name']!r})")
+        raise ArtefactError(
+            f"{path}: not a jettag model artefact (format {fmt!r}, expected {FORMAT['name']!r})"
+        )
     version = str(artefact.get("jettag_version", "unknown"))
     if fmt.get("version") != FORMAT["version"] or release_series(version) != release_series(__version__):
         raise ArtefactError(
             f"{path}: written by jettag {version} (artefact format {fmt.get('version')}); this is jettag "
-            f"{__version__} (format {FORMAT['version']}): retrain the model, or use jettag {version} to apply it"
+            f"{__version__} (format {FORMAT['version']}): retrain, or apply it with jettag {version}"
         )
-    missing = [key for key in ("model", "data_kind", "n_classes", "label_names", "files") if key not in artefact]
+    missing = [
+        key for key in ("model", "data_kind", "n_classes", "label_names", "files") if key not in artefact
+    ]
     if missing:
         raise ArtefactError(f"{path}: artefact lacks {', '.join(missing)}")
     return artefact
@@ -114,7 +118,10 @@ def load_tagger(path: str | Path, device: str | torch.device = "cpu") -> Trained
     weights = directory / artefact["files"].get("state_dict", "model.pt")
     try:
         network = build_model(
-            artefact["model"], artefact.get("n_features") or 0, artefact["n_classes"], artefact.get("image_size")
+            artefact["model"],
+            artefact.get("n_features") or 0,
+            artefact["n_classes"],
+            artefact.get("image_size"),
         )
     except ValueError as err:
         raise ArtefactError(f"{artefact_path}: the network config cannot be built: {err}") from None
@@ -123,7 +130,9 @@ def load_tagger(path: str | Path, device: str | torch.device = "cpu") -> Trained
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises pickle, zip and runtime errors alike
-        raise ArtefactError(f"{weights}: not a weights-only state dict ({type(err).__name__}: {err})") from None
+        raise ArtefactError(
+            f"{weights}: not a weights-only state dict ({type(err).__name__}: {err})"
+        ) from None
     if not isinstance(state, dict):
         raise ArtefactError(f"{weights}: holds a {type(state).__name__}, not a state dict")
     try:
