@@ -1,7 +1,7 @@
 """jettag: generate (or take your own) jets, build constituent sequences, train taggers, report ROCs.
 
-Run `snakemake --cores all` for the main job on configs/default.yaml; `--configfile configs/smoke.yaml`
-for a tiny run. The configuration is validated against workflow/schemas/config.schema.yaml first.
+Run `snakemake --cores all` for the main job on configs/default.yaml (it ends in results/report/);
+`--configfile configs/smoke.yaml` for a tiny run. The configuration is validated against workflow/schemas/config.schema.yaml first.
 """
 
 from snakemake.utils import min_version
@@ -23,6 +23,8 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/build.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 include: "workflow/rules/predict.smk"
 
 
@@ -31,4 +33,6 @@ rule all:
         f"{RESULTS}/ingest/summary.json",
         expand(f"{RESULTS}/build/{{split}}/summary.json", split=SPLITS),
         trained_models(),
+        f"{RESULTS}/report/metrics.json",
+        f"{RESULTS}/report/report.html",
     default_target: True

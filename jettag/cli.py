@@ -323,7 +323,71 @@ def _run_train_bdt(args: argparse.Namespace) -> None:
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    """Added by the evaluate stage."""
+    p = sub.add_parser(
+        "evaluate",
+        help="score the test split with one trained tagger: per-jet scores and figures of merit",
+        description="Write OUTPUT_DIR/scores.parquet (score and observers per jet) and metrics.json.",
+    )
+    p.add_argument("--run-dir", required=True, help="the training directory (artefact.json inside)")
+    p.add_argument("--build-dir", required=True, help="the build stage's directory")
+    p.add_argument("--output-dir", required=True, help="directory for scores.parquet and metrics.json")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument(
+        "--signal-efficiencies", type=float, nargs="+", default=[0.3, 0.5], metavar="EPS_S",
+        help="signal efficiencies at which to quote the background rejection",
+    )  # fmt: skip
+    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples; 0 for none")
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    p.set_defaults(func=_run_evaluate)
+
+    p = sub.add_parser(
+        "report",
+        help="gather the evaluated runs into metrics.json, figures and report.html",
+        description="Write OUTPUT_DIR/metrics.json, the figures (PNG and PDF) and report.html.",
+    )
+    p.add_argument("--evaluations", nargs="+", required=True, help="the evaluate stage's run directories")
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--signal-efficiencies", type=float, nargs="+", default=[0.3, 0.5], metavar="EPS_S")
+    p.add_argument("--ingest-summary", help="the ingest stage's summary.json (dataset counts)")
+    p.add_argument("--build-summaries", nargs="*", default=[], help="the build stage's summary.json files")
+    p.add_argument("--config", help="the workflow configuration, for the provenance")
+    p.add_argument("--pt-bins", type=float, nargs="+", help="jet pT bin edges (default: 5 equal-count bins)")
+    p.set_defaults(func=_run_report)
+
+
+def _run_evaluate(args: argparse.Namespace) -> None:
+    from jettag.evaluate import evaluate_run
+
+    metrics = evaluate_run(
+        args.run_dir,
+        args.build_dir,
+        args.output_dir,
+        split=args.split,
+        signal_efficiencies=tuple(args.signal_efficiencies),
+        bootstrap=args.bootstrap,
+        batch_size=args.batch_size,
+        threads=args.threads,
+    )
+    test = metrics["test"]
+    log.info("%s seed %s: %s AUC %.4f, rejection %s", metrics["model"], metrics["seed"], args.split,
+             test.get("auc", float("nan")), test.get("rejection"))  # fmt: skip
+
+
+def _run_report(args: argparse.Namespace) -> None:
+    from jettag.report import write_report
+
+    metrics = write_report(
+        args.evaluations,
+        args.output_dir,
+        signal_efficiencies=args.signal_efficiencies,
+        ingest_summary=args.ingest_summary,
+        build_summaries=args.build_summaries,
+        config=args.config,
+        pt_bins=args.pt_bins,
+    )
+    for name, m in metrics["models"].items():
+        log.info("%s: AUC %.4f (%d seeds), rejection %s", name, m["auc"], m["n_seeds"], m["rejection"])
 
 
 def _add_check_config(sub: argparse._SubParsersAction) -> None:

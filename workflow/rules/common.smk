@@ -5,6 +5,8 @@ import os
 import shlex
 from pathlib import Path
 
+import yaml
+
 from snakemake.exceptions import WorkflowError
 
 from jettag.jetclass import PROCESS_LABELS
@@ -143,4 +145,29 @@ def train_args():
         args.append(f"--precision {t['precision']}")
     if not t["bucket"]:
         args.append("--no-bucket")
+    return " ".join(args)
+
+
+def evaluated_runs():
+    """Every evaluation the configuration asks for: one per trained model and seed."""
+    return expand(
+        f"{RESULTS}/evaluate/{{model}}/seed{{seed}}/metrics.json",
+        model=config["train"]["models"],
+        seed=config["train"]["seeds"],
+    )
+
+
+def evaluate_args():
+    """`jettag evaluate` options from the `evaluate` section."""
+    e = config["evaluate"]
+    efficiencies = " ".join(str(eps) for eps in e["signal_efficiencies"])
+    return f"--signal-efficiencies {efficiencies} --bootstrap {e['bootstrap']} --batch-size {e['batch_size']}"
+
+
+def report_args():
+    """`jettag report` options from the `evaluate` section."""
+    e = config["evaluate"]
+    args = ["--signal-efficiencies " + " ".join(str(eps) for eps in e["signal_efficiencies"])]
+    if e["pt_bins"] is not None:
+        args.append("--pt-bins " + " ".join(str(edge) for edge in e["pt_bins"]))
     return " ".join(args)

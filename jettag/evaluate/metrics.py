@@ -1,0 +1,156 @@
+"""Figures of merit of a binary tagger, by the field's conventions (REFERENCE.md section 3).
+
+- ROC: signal efficiency eps_S (true-positive rate) against background efficiency eps_B (false-positive
+  rate) over the test jets, from :func:`sklearn.metrics.roc_curve`; AUC from
+  :func:`sklearn.metrics.roc_auc_score`.
+- Background rejection ``1/eps_B`` at a fixed eps_S: eps_B is interpolated linearly on the ROC at eps_S
+  (never the nearest point). Where no background jet passes the cut (eps_B = 0 at eps_S), the rejection is
+  unbounded by the test sample: it is reported as ``None`` with ``limit`` = the number of background jets
+  (the rejection is at least that).
+- Accuracy: the fraction of jets on the right side of score 0.5.
+- Uncertainties: the standard deviation over bootstrap resamples of the test jets (with replacement, the
+  signal and background counts resampled together), from a seeded generator so they are reproducible.
+- Spread over trainings (seeds): median, sample standard deviation (0 for one seed), min and max.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
+
+__all__ = [
+    "binary_metrics",
+    "bootstrap_errors",
+    "efficiency_grid",
+    "rejection_at",
+    "roc",
+    "spread",
+    "threshold_at",
+]
+
+
+def _check(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.asarray(labels).astype(np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    if labels.shape != scores.shape or labels.ndim != 1:
+        raise ValueError(f"labels {labels.shape} and scores {scores.shape} must be 1-d and of one length")
+    if not np.isfinite(scores).all():
+        raise ValueError(f"{int((~np.isfinite(scores)).sum())} scores are not finite")
+    if set(np.unique(labels)) != {0, 1}:
+        raise ValueError("a ROC needs both signal (label 1) and background (label 0) jets")
+    return labels, scores
+
+
+def roc(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(eps_s, eps_b)``: the full ROC (every threshold), eps_S non-decreasing from 0 to 1."""
+    labels, scores = _check(labels, scores)
+    eps_b, eps_s, _ = roc_curve(labels, scores, drop_intermediate=False)
+    return eps_s, eps_b
+
+
+def _eps_b_at(eps_s: np.ndarray, eps_b: np.ndarray, target: np.ndarray | float) -> np.ndarray:
+    """eps_B interpolated linearly at eps_S = ``target`` on the ROC; at an eps_S reached by several ROC
+    points (a vertical step), the lowest eps_B is the one that counts (the tightest cut with that eps_S)."""
+    unique_s, first = np.unique(eps_s, return_index=True)
+    return np.interp(target, unique_s, eps_b[first])
+
+
+def rejection_at(eps_s: np.ndarray, eps_b: np.ndarray, target: float) -> float | None:
+    """``1/eps_B`` at eps_S = ``target`` (linear interpolation on the ROC); None where eps_B is 0 there."""
+    value = float(_eps_b_at(eps_s, eps_b, target))
+    return None if value <= 0 else 1.0 / value
+
+
+def efficiency_grid(eps_s: np.ndarray, eps_b: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """eps_B at each eps_S of ``grid``, interpolated as :func:`rejection_at` does (for bands over seeds)."""
+    return _eps_b_at(eps_s, eps_b, grid)
+
+
+def threshold_at(labels: np.ndarray, scores: np.ndarray, target: float) -> float:
+    """The score cut that keeps the fraction ``target`` of the signal jets (``score >= cut``)."""
+    labels, scores = _check(labels, scores)
+    return float(np.quantile(scores[labels == 1], 1.0 - target, method="higher"))
+
+
+def _point(labels: np.ndarray, scores: np.ndarray, efficiencies: Sequence[float]) -> dict[str, Any]:
+    eps_s, eps_b = roc(labels, scores)
+    return {
+        "auc": float(roc_auc_score(labels, scores)),
+        "accuracy": float(np.mean((scores >= 0.5) == (labels == 1))),
+        "rejection": {f"{e:g}": rejection_at(eps_s, eps_b, e) for e in efficiencies},
+    }
+
+
+def bootstrap_errors(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    efficiencies: Sequence[float],
+    n_resamples: int,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Standard deviations over ``n_resamples`` bootstrap resamples of AUC, accuracy and each rejection
+    (resamples in which a rejection is unbounded are left out of its spread). None where fewer than two
+    resamples give a value."""
+    labels, scores = _check(labels, scores)
+    rng = np.random.default_rng(seed)
+    values: dict[str, list[float]] = {"auc": [], "accuracy": []}
+    rejections: dict[str, list[float]] = {f"{e:g}": [] for e in efficiencies}
+    for _ in range(n_resamples):
+        pick = rng.integers(0, len(labels), len(labels))
+        if labels[pick].min() == labels[pick].max():
+            continue
+        point = _point(labels[pick], scores[pick], efficiencies)
+        values["auc"].append(point["auc"])
+        values["accuracy"].append(point["accuracy"])
+        for key, value in point["rejection"].items():
+            if value is not None:
+                rejections[key].append(value)
+
+    def std(sample: list[float]) -> float | None:
+        return float(np.std(sample, ddof=1)) if len(sample) >= 2 else None
+
+    return {
+        "auc": std(values["auc"]),
+        "accuracy": std(values["accuracy"]),
+        "rejection": {key: std(sample) for key, sample in rejections.items()},
+        "n_resamples": n_resamples,
+    }
+
+
+def binary_metrics(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    efficiencies: Sequence[float] = (0.3, 0.5),
+    n_bootstrap: int = 0,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """AUC, accuracy and rejection at each signal efficiency (keys ``f"{eps:g}"``, e.g. ``"0.3"``), with
+    ``rejection_limit`` (the number of background jets: an unbounded rejection is at least that), the jet
+    counts, and with ``n_bootstrap`` > 0 the bootstrap ``errors``."""
+    labels, scores = _check(labels, scores)
+    result = _point(labels, scores, efficiencies)
+    result["rejection_limit"] = int((labels == 0).sum())
+    result["n_signal"] = int((labels == 1).sum())
+    result["n_background"] = int((labels == 0).sum())
+    if n_bootstrap:
+        result["errors"] = bootstrap_errors(labels, scores, efficiencies, n_bootstrap, seed)
+    return result
+
+
+def spread(values: Sequence[float | None]) -> dict[str, Any]:
+    """Median, sample standard deviation (0 for one value), min, max and the values themselves, over the
+    trainings of one model; ``None`` values (an unbounded rejection) are counted in ``n_unbounded`` and left
+    out of the statistics."""
+    finite = np.array([v for v in values if v is not None], dtype=np.float64)
+    stats: dict[str, Any] = {"median": None, "spread": None, "min": None, "max": None}
+    if len(finite):
+        stats = {
+            "median": float(np.median(finite)),
+            "spread": float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0,
+            "min": float(finite.min()),
+            "max": float(finite.max()),
+        }
+    return stats | {"values": list(values), "n_unbounded": sum(v is None for v in values)}

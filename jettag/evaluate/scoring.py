@@ -1,0 +1,217 @@
+"""Score a split with one trained tagger and keep the scores with the jets' observers.
+
+:func:`evaluate_run` is the evaluate stage for one model and seed: it scores every jet of the built
+``test`` split (any split can be named), writes ``scores.parquet`` (one row per jet, in the build stage's
+order: ``label``, ``score`` = signal probability, and the observers ``jet_pt``, ``jet_eta``, ``jet_phi``,
+``jet_mass``, ``jet_sdmass``, ``tau21``, ``tau32``, ``jet_nparticles``), so new plots need no rerun, and
+``metrics.json`` (the figures of merit of :func:`jettag.evaluate.metrics.binary_metrics` plus the model's
+size, training time and throughputs).
+
+Network taggers are read back with :func:`jettag.artefact.load_tagger`; the BDT with
+:func:`jettag.train.bdt.load_bdt`. Sequences are scored in batches of similar length (sorted within each
+chunk read, scores put back in jet order), so padding costs little.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import pandas as pd
+import torch
+
+from jettag import __version__
+from jettag.artefact import TrainedTagger, load_tagger
+from jettag.evaluate.metrics import binary_metrics
+from jettag.shards import iterate_shard, read_shard
+from jettag.train.bdt import load_bdt, load_highlevel
+from jettag.train.data import collate_images, collate_sequences
+
+__all__ = ["OBSERVERS", "evaluate_run", "score_bdt", "score_network"]
+
+#: per-jet columns carried from ``highlevel.arrow`` into ``scores.parquet`` beside label and score
+OBSERVERS = (
+    "jet_pt",
+    "jet_eta",
+    "jet_phi",
+    "jet_mass",
+    "jet_sdmass",
+    "tau21",
+    "tau32",
+    "jet_nparticles",
+)
+
+
+def _observers(build_dir: Path, split: str) -> pd.DataFrame:
+    path = build_dir / split / "highlevel.arrow"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such shard; run the build stage for the {split} split first")
+    jets = read_shard(path)
+    missing = [name for name in ("label", *OBSERVERS) if name not in ak.fields(jets)]
+    if missing:
+        raise ValueError(f"{path}: lacks the column(s) {', '.join(missing)}")
+    return pd.DataFrame({name: ak.to_numpy(jets[name]) for name in ("label", *OBSERVERS)})
+
+
+def _sequence_chunks(path: Path, names: list[str], chunk_size: int):
+    """(values per jet, labels) for each chunk of a ``sequences.arrow`` shard, features in ``names`` order."""
+    for chunk in iterate_shard(path, chunk_size):
+        features = chunk.features
+        fields = ak.fields(features)
+        if fields != names:
+            raise ValueError(f"{path}: features {fields}, but the model was trained on {names}")
+        counts = ak.to_numpy(ak.num(features, axis=1))
+        flat = np.stack([ak.to_numpy(ak.flatten(features[n])).astype(np.float32) for n in names], axis=1)
+        jets = np.split(flat, np.cumsum(counts)[:-1])
+        yield jets, ak.to_numpy(chunk.label).astype(np.int64)
+
+
+def score_network(
+    tagger: TrainedTagger, build_dir: str | Path, split: str = "test", batch_size: int = 1024
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(scores, labels, network_seconds)`` of every jet of ``split``, in shard order.
+
+    ``network_seconds`` counts the forward passes only (not reading or collating), for the inference
+    throughput. Multi-class taggers give ``scores`` of shape ``[n_jets, n_classes]``."""
+    build_dir = Path(build_dir)
+    kind = tagger.data_kind
+    path = build_dir / split / ("sequences.arrow" if kind == "sequence" else "images.arrow")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such shard; run the build stage for the {split} split first")
+    scores, labels, seconds, warm = [], [], 0.0, False
+
+    def forward(batch: dict[str, torch.Tensor]) -> np.ndarray:
+        nonlocal seconds, warm
+        if not warm:  # the first call pays for allocations and kernel selection: keep it out of the timing
+            tagger.scores(batch)
+            warm = True
+        began = time.perf_counter()
+        result = tagger.scores(batch)
+        seconds += time.perf_counter() - began
+        return result
+
+    if kind == "sequence":
+        for jets, chunk_labels in _sequence_chunks(path, list(tagger.artefact["features"]), 8 * batch_size):
+            if min((len(j) for j in jets), default=1) == 0:
+                raise ValueError(f"{path}: a jet without constituents cannot be scored by a recurrent tagger")
+            order = np.argsort([len(j) for j in jets], kind="stable")
+            chunk_scores = [None] * len(jets)
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                batch_scores = forward(collate_sequences([(jets[i], 0) for i in rows]))
+                for i, s in zip(rows, batch_scores, strict=True):
+                    chunk_scores[i] = s
+            scores.append(np.stack(chunk_scores))
+            labels.append(chunk_labels)
+    else:
+        for chunk in iterate_shard(path, batch_size):
+            images = ak.to_numpy(chunk.image).astype(np.float32)
+            size = tagger.artefact["image_size"]
+            scores.append(forward(collate_images([(image, 0) for image in images.reshape(-1, size, size)])))
+            labels.append(ak.to_numpy(chunk.label).astype(np.int64))
+    if not scores:
+        raise ValueError(f"{path}: no jets to score")
+    return np.concatenate(scores), np.concatenate(labels), seconds
+
+
+def score_bdt(run_dir: str | Path, build_dir: str | Path, split: str = "test") -> tuple[np.ndarray, float]:
+    """``(signal probabilities, seconds)`` of the BDT trained into ``run_dir`` on the ``split`` jets."""
+    model = load_bdt(run_dir)
+    X, _ = load_highlevel(Path(build_dir) / split / "highlevel.arrow", model.features)
+    began = time.perf_counter()
+    scores = model.predict_proba(X)
+    return scores, time.perf_counter() - began
+
+
+def _training_facts(run_dir: Path, build_dir: Path) -> dict[str, Any]:
+    """Name, kind, parameter count, training time and training throughput from the run's artefact."""
+    artefact = json.loads((run_dir / "artefact.json").read_text())
+    train_summary = build_dir / "train" / "summary.json"
+    n_train = json.loads(train_summary.read_text())["jets_out"] if train_summary.is_file() else None
+    if "metrics" in artefact:  # the BDT
+        metrics = artefact["metrics"]
+        return {
+            "model": "bdt",
+            "kind": "bdt",
+            "seed": artefact["seed"],
+            "n_params": metrics["n_params"],
+            "train_seconds": metrics["train_seconds"],
+            "epochs_trained": metrics["n_iter"],
+            "val_auc": metrics["val_auc"],
+            "train_jets_per_second": None,
+        }
+    seconds = artefact["train_seconds"]
+    epochs = artefact["epochs_trained"]
+    return {
+        "model": artefact["model"]["name"],
+        "kind": artefact["model"]["kind"],
+        "cell": artefact["model"].get("cell"),
+        "seed": artefact["seed"],
+        "n_params": artefact["n_parameters"],
+        "train_seconds": seconds,
+        "epochs_trained": epochs,
+        "val_auc": artefact["best"]["val/auc"],
+        "train_jets_per_second": (n_train * epochs / seconds) if n_train and seconds else None,
+    }
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    build_dir: str | Path,
+    output_dir: str | Path,
+    split: str = "test",
+    signal_efficiencies: tuple[float, ...] = (0.3, 0.5),
+    bootstrap: int = 200,
+    batch_size: int = 1024,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Score ``split`` with the tagger trained into ``run_dir``; write ``scores.parquet`` and
+    ``metrics.json`` into ``output_dir``; return the metrics."""
+    run_dir, build_dir, output_dir = Path(run_dir), Path(build_dir), Path(output_dir)
+    if threads:
+        torch.set_num_threads(threads)
+    facts = _training_facts(run_dir, build_dir)
+    table = _observers(build_dir, split)
+    if facts["kind"] == "bdt":
+        scores, seconds = score_bdt(run_dir, build_dir, split)
+        label_names = ["background", "signal"]
+    else:
+        tagger = load_tagger(run_dir)
+        scores, labels, seconds = score_network(tagger, build_dir, split, batch_size)
+        label_names = tagger.label_names
+        if len(labels) != len(table) or not np.array_equal(labels, table["label"].to_numpy()):
+            raise ValueError(
+                f"{build_dir / split}: the jets of the {tagger.data_kind} shard and of highlevel.arrow differ"
+                " (rebuild the split)"
+            )
+    if scores.ndim == 1:
+        table.insert(1, "score", scores.astype(np.float32))
+        metrics = binary_metrics(
+            table["label"].to_numpy(), scores, signal_efficiencies, bootstrap, facts["seed"]
+        )
+    else:
+        # multi-class: one-vs-rest figures of merit per class, from that class's probability
+        labels = table["label"].to_numpy()
+        metrics = {"per_class": {}}
+        for j, name in enumerate(label_names):
+            table.insert(1 + j, f"score_{name}", scores[:, j].astype(np.float32))
+            metrics["per_class"][name] = binary_metrics(
+                (labels == j).astype(np.int64), scores[:, j], signal_efficiencies, bootstrap, facts["seed"]
+            )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(output_dir / "scores.parquet", index=False)
+    result = {
+        **facts,
+        "run_dir": str(run_dir),
+        "split": split,
+        "label_names": label_names,
+        "test": metrics,
+        "inference_jets_per_second": len(table) / seconds if seconds > 0 else None,
+        "jettag_version": __version__,
+    }
+    (output_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result

@@ -1,0 +1,111 @@
+"""Report stage: ``metrics.json``, the figures (PNG and PDF) and ``report.html`` from the evaluated runs."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from jettag import __version__
+from jettag.config import read_yaml
+from jettag.report.collect import collect, load_runs
+from jettag.report.html import write_html
+from jettag.report.plots import (
+    FIGURES,
+    plot_gradient_reach,
+    plot_mass_sculpting,
+    plot_pt_dependence,
+    plot_roc,
+    plot_score_distributions,
+    plot_training_curves,
+)
+
+__all__ = ["FIGURES", "provenance", "write_report"]
+
+_PACKAGES = (
+    "torch",
+    "lightning",
+    "scikit-learn",
+    "numpy",
+    "awkward",
+    "uproot",
+    "fastjet",
+    "pythia8mc",
+    "snakemake",
+    "matplotlib",
+    "mplhep",
+)
+
+
+def provenance() -> dict[str, Any]:
+    """Versions, machine and time of this report."""
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "jettag": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "packages": versions,
+    }
+
+
+def _json(path: str | Path | None) -> dict[str, Any] | None:
+    return None if path is None else json.loads(Path(path).read_text())
+
+
+def write_report(
+    evaluations: Sequence[str | Path],
+    output_dir: str | Path,
+    signal_efficiencies: Sequence[float] = (0.3, 0.5),
+    ingest_summary: str | Path | None = None,
+    build_summaries: Sequence[str | Path] = (),
+    config: str | Path | None = None,
+    pt_bins: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """Write ``metrics.json``, every figure of :data:`FIGURES` and ``report.html`` into ``output_dir``.
+
+    ``evaluations`` are the evaluate stage's run directories; the training directories (for the training
+    curves and the gradient reach) are the ``run_dir`` each evaluation records. ``build_summaries`` are the
+    build stage's per-split ``summary.json``; ``config`` the resolved workflow configuration (YAML)."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    runs = load_runs(evaluations)
+    builds = {}
+    for path in map(Path, build_summaries):
+        summary = json.loads(path.read_text())
+        builds[summary.get("split", path.parent.name)] = summary
+    config_data = None if config is None else read_yaml(config, "workflow configuration")
+    metrics = collect(
+        runs,
+        list(signal_efficiencies),
+        ingest_summary=_json(ingest_summary),
+        build_summaries=builds,
+        pt_bins=pt_bins,
+        provenance=provenance() | ({"config": config_data} if config_data is not None else {}),
+    )
+    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+
+    train_dirs = {
+        name: [Path(run.metrics["run_dir"]) for run in model_runs if run.metrics.get("run_dir")]
+        for name, model_runs in runs.items()
+    }
+    reference = 0.5 if 0.5 in signal_efficiencies else signal_efficiencies[-1]
+    plot_roc(runs, output_dir / "roc", signal_efficiencies)
+    plot_pt_dependence(metrics["pt_bins"], output_dir / "pt_dependence")
+    plot_mass_sculpting(runs, output_dir / "mass_sculpting", reference)
+    plot_training_curves(train_dirs, output_dir / "training_curves")
+    plot_score_distributions(runs, output_dir / "score_distributions")
+    plot_gradient_reach(train_dirs, output_dir / "gradient_reach")
+    write_html(metrics, output_dir, output_dir / "report.html", config_data)
+    return metrics

@@ -1,0 +1,56 @@
+"""Stage 5b: metrics.json, the figures and report.html from every evaluated run; the figures also go into
+Snakemake's own report (`snakemake --report report.zip`) with the captions in workflow/report/."""
+
+FIGURE_NAMES = ["roc", "pt_dependence", "mass_sculpting", "training_curves", "score_distributions", "gradient_reach"]
+
+
+def _figure(name, category):
+    return report(
+        f"{RESULTS}/report/{name}.png",
+        caption=f"../report/{name}.rst",
+        category=category,
+    )
+
+
+rule resolved_config:
+    output:
+        f"{RESULTS}/report/config.yaml",
+    log:
+        f"{RESULTS}/logs/report/config.log",
+    run:
+        # the configuration as validated, defaults filled in: the report's provenance
+        Path(output[0]).write_text(yaml.safe_dump(dict(config), sort_keys=False))
+
+
+rule report:
+    input:
+        evaluations=evaluated_runs(),
+        ingest=f"{RESULTS}/ingest/summary.json",
+        builds=expand(f"{RESULTS}/build/{{split}}/summary.json", split=SPLITS),
+        config=f"{RESULTS}/report/config.yaml",
+    output:
+        metrics=f"{RESULTS}/report/metrics.json",
+        html=report(f"{RESULTS}/report/report.html", caption="../report/report.rst", category="Report"),
+        roc=_figure("roc", "Performance"),
+        pt=_figure("pt_dependence", "Performance"),
+        sculpting=_figure("mass_sculpting", "Physics"),
+        curves=_figure("training_curves", "Training"),
+        scores=_figure("score_distributions", "Performance"),
+        reach=_figure("gradient_reach", "Training"),
+        pdfs=expand(f"{RESULTS}/report/{{name}}.pdf", name=FIGURE_NAMES),
+    log:
+        f"{RESULTS}/logs/report/report.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report/report.tsv"
+    params:
+        evaluations=lambda wildcards, input: " ".join(os.path.dirname(p) for p in input.evaluations),
+        outdir=f"{RESULTS}/report",
+        args=report_args(),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    shell:
+        "jettag report --evaluations {params.evaluations} --output-dir {params.outdir}"
+        " --ingest-summary {input.ingest} --build-summaries {input.builds} --config {input.config}"
+        " {params.args} 2> {log}"
