@@ -312,14 +312,33 @@ class RecurrentTagger(nn.Module):
         _, weights = self._encode(x, lengths, mask)
         return weights
 
-    def input_gradient_norms(self, x: Tensor, lengths: Tensor) -> Tensor:
-        """How strongly the output depends on each sequence position: a tensor ``[time]``.
+    def final_states(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """The recurrent memory after each jet's last real constituent: the top layer's state there
+        ``[batch, hidden]`` (forward direction only when bidirectional), whatever the read-out."""
+        lengths = torch.as_tensor(lengths).to(device="cpu", dtype=torch.int64)
+        if self.bidirectional:
+            packed, total_length = self._pack(x, lengths, None)
+            states, _ = pad_packed_sequence(self._recur(packed), batch_first=True, total_length=total_length)
+            states = states[..., : self.hidden_size]
+        else:
+            inside = torch.arange(x.shape[1], device=x.device) < lengths.to(x.device)[:, None]
+            states = self._recur_padded(
+                torch.where(inside[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
+            )
+        jets = torch.arange(states.shape[0], device=states.device)
+        return states[jets, lengths.to(states.device) - 1]
 
-        For padded ``x`` ``[batch, time, features]``: the gradient of the sum of all logits (no loss, no
-        labels) with respect to the input, its Euclidean norm over features at each position of each jet,
-        then the mean over the jets that are at least that long; positions no jet reaches are 0. With
-        constituents ordered by pT, the fall-off along ``time`` shows how far back into the soft
-        constituents the tagger's signal reaches (a vanishing-gradient diagnostic).
+    def input_gradient_norms(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """How far back the recurrent memory reaches: a tensor ``[time]``.
+
+        For padded ``x`` ``[batch, time, features]``: the gradient of the sum of :meth:`final_states` (the
+        memory after the last real constituent, independent of the read-out, whose pooling would add a
+        direct path to every position) with respect to the input, its Euclidean norm over features at each
+        position of each jet, then the mean over the jets that are at least that long; positions no jet
+        reaches are 0. With constituents ordered by pT the last real constituent is the softest, so the
+        fall-off from the end of each jet back towards position 0 shows how far back the memory carries
+        the hard constituents (the vanishing-gradient diagnostic that separates a vanilla RNN from gated
+        cells).
 
         Runs in eval mode (no dropout) and without cuDNN, whose RNN backward refuses eval mode; the mode is
         restored afterwards and no parameter gradient is touched.
@@ -330,10 +349,9 @@ class RecurrentTagger(nn.Module):
         self.eval()
         try:
             with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
-                logits = self(inputs, lengths)
-                (grad,) = torch.autograd.grad(logits.sum(), inputs)
+                (grad,) = torch.autograd.grad(self.final_states(inputs, lengths).sum(), inputs)
         finally:
             self.train(was_training)
         real = torch.arange(x.shape[1], device=x.device) < lengths.to(x.device)[:, None]
-        norms = grad.norm(dim=-1) * real
+        norms = torch.where(real, grad.norm(dim=-1), torch.zeros((), dtype=grad.dtype, device=grad.device))
         return norms.sum(dim=0) / real.sum(dim=0).clamp(min=1)

@@ -154,8 +154,22 @@ def test_input_gradient_norms_cover_real_positions_only() -> None:
     # position 5 is reached by one jet only: its value is that jet's gradient norm, not a third of it
     x_alone = x[1:2].clone().requires_grad_(True)
     model.eval()
-    model(x_alone, lengths[1:2]).sum().backward()
+    model.final_states(x_alone, lengths[1:2]).sum().backward()
     torch.testing.assert_close(norms[5], x_alone.grad[0, 5].norm())
+
+
+def test_input_gradient_norms_follow_the_memory_not_the_readout() -> None:
+    """The probe is the state after the last real constituent: a masked-mean read-out, which reaches every
+    position directly, gives the same norms as the last-state read-out for the same recurrent weights."""
+    torch.manual_seed(3)
+    last = tagger(cell="gru", readout="last")
+    mean = tagger(cell="gru", readout="mean")
+    mean.load_state_dict(last.state_dict())
+    lengths = torch.tensor([9, 5])
+    x = padded_batch(lengths, padded_length=9)
+    torch.testing.assert_close(last.input_gradient_norms(x, lengths), mean.input_gradient_norms(x, lengths))
+    # the state is last[1] = f(x[1, :5]): positions 5.. of the second jet do not count
+    assert last.final_states(x, lengths).shape == (2, last.hidden_size)
 
 
 def test_lstm_learns_a_task_that_needs_the_whole_sequence() -> None:
