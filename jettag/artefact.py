@@ -9,7 +9,9 @@ plain state dict) in its directory. :func:`load_tagger` reads both back and chec
 - ``model.pt`` is read with ``torch.load(..., weights_only=True)``, which never unpickles arbitrary objects,
   and must hold exactly the parameters of the network the config describes.
 
-The BDT baseline is stored differently (JSON trees, :func:`jettag.train.bdt.load_bdt`).
+The BDT baseline is stored differently (``bdt.json``: JSON trees, :func:`jettag.train.bdt.load_bdt`, with
+its own ``artefact.json``); :func:`load_bdt_tagger` reads it with the same release-series check, and
+:func:`load_trained` reads either kind of training directory.
 """
 
 from __future__ import annotations
@@ -26,7 +28,18 @@ from torch import Tensor, nn
 from jettag import __version__
 from jettag.models.config import build_model
 
-__all__ = ["FORMAT", "ArtefactError", "TrainedTagger", "load_tagger", "release_series", "scores_from_logits"]
+__all__ = [
+    "FORMAT",
+    "ArtefactError",
+    "TrainedBDT",
+    "TrainedTagger",
+    "is_bdt_artefact",
+    "load_bdt_tagger",
+    "load_tagger",
+    "load_trained",
+    "release_series",
+    "scores_from_logits",
+]
 
 #: identifies a network tagger's ``artefact.json``; the version changes whenever the layout does
 FORMAT = {"name": "jettag-model", "version": 1}
@@ -81,13 +94,66 @@ class TrainedTagger:
         return scores_from_logits(self.logits(batch)).float().cpu().numpy()
 
 
-def _read_artefact(path: Path) -> dict[str, Any]:
+@dataclass
+class TrainedBDT:
+    """The BDT baseline (:class:`jettag.train.bdt.BDTModel`) with its ``artefact`` (``artefact.json``)."""
+
+    model: Any
+    artefact: dict[str, Any]
+    directory: Path
+
+    name = "bdt"
+    data_kind = "highlevel"
+
+    @property
+    def label_names(self) -> list[str]:
+        return ["background", "signal"]
+
+    @property
+    def features(self) -> list[str]:
+        """The high-level features, in the order of the columns of :meth:`scores`' input."""
+        return list(self.model.features)
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """Signal probability per jet of ``features`` ``[n_jets, n_features]``."""
+        return self.model.predict_proba(features).astype(np.float32)
+
+
+def is_bdt_artefact(artefact: Any) -> bool:
+    """Whether a parsed ``artefact.json`` is the BDT's (:func:`jettag.train.bdt.train_bdt` writes it)."""
+    return isinstance(artefact, dict) and artefact.get("model") == "bdt" and "file" in artefact
+
+
+def _artefact_path(path: Path) -> Path:
+    return path / "artefact.json" if path.is_dir() else path
+
+
+def _read_json(path: Path) -> Any:
     if not path.is_file():
-        raise ArtefactError(f"{path}: no such file; expected a training directory's artefact.json")
+        if path.name == "artefact.json" and path.parent.is_dir():
+            raise ArtefactError(f"{path.parent}: not a training directory (it has no artefact.json)")
+        raise ArtefactError(f"{path}: no such file; expected a training directory or its artefact.json")
     try:
-        artefact = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ArtefactError(f"{path}: not a jettag model artefact (not JSON: {err})") from None
+
+
+def _check_release(path: Path, version: str, what: str) -> None:
+    if release_series(version) != release_series(__version__):
+        raise ArtefactError(
+            f"{path}: written by jettag {version} ({what}); this is jettag {__version__}: retrain, or "
+            f"apply it with jettag {version}"
+        )
+
+
+def _read_artefact(path: Path) -> dict[str, Any]:
+    artefact = _read_json(path)
+    if is_bdt_artefact(artefact):
+        raise ArtefactError(
+            f"{path}: the BDT baseline (bdt.json), not a network tagger; load it with load_bdt_tagger "
+            "(jettag predict takes both, jettag export networks only)"
+        )
     if not isinstance(artefact, dict) or artefact.get("format", {}) == {}:
         raise ArtefactError(f"{path}: not a jettag model artefact (no 'format' entry)")
     fmt = artefact["format"]
@@ -111,8 +177,7 @@ def _read_artefact(path: Path) -> dict[str, Any]:
 
 def load_tagger(path: str | Path, device: str | torch.device = "cpu") -> TrainedTagger:
     """The tagger trained into directory ``path`` (or described by the ``artefact.json`` at ``path``)."""
-    path = Path(path)
-    artefact_path = path / "artefact.json" if path.is_dir() else path
+    artefact_path = _artefact_path(Path(path))
     artefact = _read_artefact(artefact_path)
     directory = artefact_path.parent
     weights = directory / artefact["files"].get("state_dict", "model.pt")
@@ -135,9 +200,48 @@ def load_tagger(path: str | Path, device: str | torch.device = "cpu") -> Trained
         ) from None
     if not isinstance(state, dict):
         raise ArtefactError(f"{weights}: holds a {type(state).__name__}, not a state dict")
+    not_tensors = sorted(str(key) for key, value in state.items() if not isinstance(value, Tensor))
+    if not_tensors:
+        raise ArtefactError(f"{weights}: entries {', '.join(not_tensors[:5])} are not tensors")
     try:
         network.load_state_dict(state)
     except RuntimeError as err:
         raise ArtefactError(f"{weights}: does not fit the network of {artefact_path}: {err}") from None
     network.to(device).eval()
     return TrainedTagger(network, artefact, directory)
+
+
+def load_bdt_tagger(path: str | Path) -> TrainedBDT:
+    """The BDT baseline trained into directory ``path`` (or described by the ``artefact.json`` at ``path``).
+
+    ``bdt.json`` is plain JSON evaluated in numpy (:class:`jettag.train.bdt.BDTModel`): nothing is unpickled.
+    """
+    from jettag.train.bdt import BDTModel
+
+    artefact_path = _artefact_path(Path(path))
+    artefact = _read_json(artefact_path)
+    if not is_bdt_artefact(artefact):
+        raise ArtefactError(f"{artefact_path}: not the artefact of a BDT (no model 'bdt' with its 'file')")
+    _check_release(artefact_path, str(artefact.get("jettag_version", "unknown")), "a BDT")
+    trees = artefact_path.parent / str(artefact["file"])
+    spec = _read_json(trees)
+    try:
+        model = BDTModel(spec, str(trees)) if isinstance(spec, dict) else None
+    except (KeyError, TypeError, ValueError) as err:
+        raise ArtefactError(f"{trees}: not a usable BDT ({type(err).__name__}: {err})") from None
+    if model is None:
+        raise ArtefactError(f"{trees}: not a BDT (holds a {type(spec).__name__}, not a JSON object)")
+    if list(model.features) != list(artefact.get("features", model.features)):
+        raise ArtefactError(
+            f"{trees}: features {list(model.features)} differ from those of {artefact_path} "
+            f"({artefact['features']})"
+        )
+    return TrainedBDT(model, artefact, artefact_path.parent)
+
+
+def load_trained(path: str | Path, device: str | torch.device = "cpu") -> TrainedTagger | TrainedBDT:
+    """Whatever was trained into directory ``path``: a network tagger or the BDT baseline."""
+    artefact_path = _artefact_path(Path(path))
+    if is_bdt_artefact(_read_json(artefact_path)):
+        return load_bdt_tagger(artefact_path)
+    return load_tagger(artefact_path, device)

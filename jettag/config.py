@@ -111,6 +111,30 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
     overlap = sorted(set(config["signal"]) & set(config["background"]))
     if overlap:
         problems.append(f"config keys 'signal' and 'background' share {', '.join(overlap)}")
+    return problems + _predict_problems(config)
+
+
+def _predict_problems(config: dict[str, Any]) -> list[str]:
+    """The taggers ``predict.models`` names must be ones this configuration trains, and a prediction needs
+    both files and taggers."""
+    predict, train = config["predict"], config["train"]
+    problems = []
+    for item in predict["models"]:
+        name, _, seed = item.partition("/seed")
+        if name not in train["models"]:
+            problems.append(
+                f"config key 'predict.models': '{item}' is not a trained model "
+                f"(train.models: {', '.join(train['models'])})"
+            )
+        elif seed and int(seed) not in train["seeds"]:
+            problems.append(
+                f"config key 'predict.models': '{item}' asks for seed {int(seed)}, which is not trained "
+                f"(train.seeds: {', '.join(map(str, train['seeds']))})"
+            )
+    if predict["models"] and not predict["inputs"]:
+        problems.append("config key 'predict.inputs' is empty: list the files predict.models should score")
+    if predict["inputs"] and not predict["models"]:
+        problems.append("config key 'predict.models' is empty: name the trained taggers for predict.inputs")
     return problems
 
 

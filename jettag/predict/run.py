@@ -1,0 +1,223 @@
+"""Apply a trained tagger to new files: one output entry per input jet, in the input order.
+
+Each input file is read ``chunk_size`` jets at a time by ingest's readers (JetClass-schema ROOT, other
+branch names through a branch map, TopLandscape HDF5 or parquet) and completed by ingest's
+``prepare_chunk`` (Delta eta / Delta phi, jet kinematics and substructure where a file lacks them); no
+selection is applied and no label is needed. The model's inputs are then built as the build stage built
+them for its training (:class:`jettag.predict.features.InputSpec`) and scored.
+
+A jet the model cannot score keeps its place: its scores are :data:`SENTINEL`, its observers NaN, and its
+``status`` says why (:data:`STATUS`); the summary counts such jets per reason. The output holds, per jet:
+``entry`` (in its file) and ``file_index`` (in the list of inputs), ``status``, ``score_<label>`` for each
+of the model's labels, the observers of the build stage (jet pT, eta, phi, mass, soft-drop mass) and the
+inputs' own ``label_*`` branches (those every input has), so it can be used as a friend tree of the inputs.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import uproot
+
+from jettag import __version__
+from jettag.artefact import TrainedBDT, TrainedTagger, load_trained
+from jettag.build.run import OBSERVERS
+from jettag.ingest.errors import IngestError
+from jettag.ingest.prepare import PID_BRANCHES, Selection, prepare_chunk
+from jettag.ingest.readers import TOPLANDSCAPE_BACKGROUND, TOPLANDSCAPE_SIGNAL, iterate_file
+from jettag.jetclass import LABEL_BRANCHES
+from jettag.predict.scoring import Scorer
+from jettag.predict.writers import FORMATS, PredictionWriter
+from jettag.progress import Progress
+
+__all__ = ["SENTINEL", "STATUS", "expand_inputs", "output_format", "predict_files"]
+
+log = logging.getLogger(__name__)
+
+#: the score of every class for a jet the model cannot score (scores are probabilities in [0, 1])
+SENTINEL = -1.0
+#: ``status`` values: 0 scored, else the reason the jet was not (ingest's names for the same checks)
+STATUS = ("scored", "no_constituents", "non_finite")
+#: a label set on every jet, so that ingest's prepare_chunk, which wants one, drops no jet for its label
+_EVERY_JET = "_predict_every_jet"
+
+
+def expand_inputs(patterns: Sequence[str | Path]) -> list[Path]:
+    """The files of ``patterns`` (paths or globs), in the order given, each glob's matches sorted.
+
+    A glob that matches nothing, or a file listed twice, is an error: the outputs follow the inputs' order,
+    so the list must be what the user meant."""
+    files: list[Path] = []
+    for pattern in map(str, patterns):
+        expanded = str(Path(pattern).expanduser())
+        if glob.has_magic(expanded) and not Path(expanded).exists():
+            # absolute patterns too, which Path.glob does not take
+            matches = sorted(glob.glob(expanded))  # noqa: PTH207
+            if not matches:
+                raise ValueError(f"input '{pattern}' matches no file")
+            files.extend(Path(match) for match in matches)
+        else:
+            files.append(Path(expanded))
+    seen: set[Path] = set()
+    for path in files:
+        key = path.resolve()
+        if key in seen:
+            raise ValueError(f"{path}: listed twice in the inputs")
+        seen.add(key)
+    if not files:
+        raise ValueError("no input files given")
+    return files
+
+
+def output_format(path: str | Path, fmt: str | None = None) -> str:
+    """``fmt``, or the format that ``path``'s suffix names (``.root`` or ``.parquet``)."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown output format {fmt!r}; known: {', '.join(FORMATS)}")
+        return fmt
+    suffix = Path(path).suffix.lower()
+    for name, known in FORMATS.items():
+        if suffix == known:
+            return name
+    raise ValueError(f"{path}: cannot tell the output format from '{suffix}'; use .root or .parquet")
+
+
+def _label_branches(path: Path, tree: str, branch_map: Mapping[str, str]) -> list[str]:
+    """The JetClass label branches that ``path`` has (TopLandscape files: its one flag, mapped)."""
+    if path.suffix.lower() != ".root":
+        return [TOPLANDSCAPE_SIGNAL, TOPLANDSCAPE_BACKGROUND]
+    try:
+        with uproot.open(path) as file:
+            keys = set(file[tree].keys())
+    except Exception:  # the reader names the problem with this file when it reads it
+        return []
+    return [label for label in LABEL_BRANCHES if branch_map.get(label, label) in keys]
+
+
+def _columns(scorer: Scorer, labels: list[str]) -> dict[str, np.dtype]:
+    columns = {"entry": np.dtype(np.int64), "file_index": np.dtype(np.int32), "status": np.dtype(np.int8)}
+    columns |= {f"score_{name}": np.dtype(np.float32) for name in scorer.label_names}
+    columns |= {name: np.dtype(np.float32) for name in OBSERVERS}
+    columns |= {name: LABEL_BRANCHES[name] for name in labels}
+    return columns
+
+
+def _score_chunk(
+    scorer: Scorer, chunk: ak.Array, path: Path, selection: Selection
+) -> tuple[np.ndarray, np.ndarray, ak.Array, np.ndarray]:
+    """``(status, scores, jets, kept)``: per jet of ``chunk`` its status and scores (sentinel unless
+    scored), and the completed jets that were scored with their positions ``kept`` in the chunk."""
+    n = len(chunk)
+    flagged = ak.with_field(chunk, np.ones(n, np.int8), _EVERY_JET)
+    jets, kept, dropped = prepare_chunk(flagged, [_EVERY_JET], [], selection)
+    status = np.full(n, STATUS.index("non_finite"), np.int8)
+    status[ak.to_numpy(ak.num(chunk["part_px"], axis=1)) == 0] = STATUS.index("no_constituents")
+    status[kept] = 0
+    expected = {reason: int((status == i).sum()) for i, reason in enumerate(STATUS) if i}
+    if {reason: n for reason, n in dropped.items() if n} != {k: v for k, v in expected.items() if v}:
+        raise RuntimeError(f"{path}: jets dropped {dropped} do not match the statuses {expected}")
+    if scorer.spec.needs_pid and len(jets):
+        absent = [name for name in PID_BRANCHES if name not in ak.fields(jets)]
+        if absent:
+            raise IngestError(
+                path, f"the model reads particle-ID features, but the file lacks {', '.join(absent)}"
+            )
+    scores = np.full((n, len(scorer.label_names)), SENTINEL, np.float32)
+    try:
+        scores[kept] = scorer(jets)
+    except ValueError as err:
+        raise IngestError(path, f"cannot build or score the model's inputs: {err}") from None
+    return status, scores, jets, kept
+
+
+def predict_files(
+    model: str | Path | TrainedTagger | TrainedBDT,
+    inputs: Sequence[str | Path],
+    output: str | Path,
+    fmt: str | None = None,
+    chunk_size: int = 10000,
+    batch_size: int = 1024,
+    branch_map: Mapping[str, str] | None = None,
+    tree: str = "tree",
+    jet_r: float = 0.8,
+    summary: str | Path | None = None,
+) -> dict[str, Any]:
+    """Score every jet of ``inputs`` (paths or globs) with ``model`` (a training directory or a loaded
+    model) and write them to ``output`` in order; return (and write to ``summary``) the counts.
+
+    ``branch_map`` and ``tree`` are those of ingest; ``jet_r`` is the radius for substructure a file lacks.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    start = time.perf_counter()
+    model = load_trained(model) if isinstance(model, str | Path) else model
+    scorer = Scorer(model, batch_size)
+    fmt = output_format(output, fmt)
+    files = expand_inputs(inputs)
+    output = Path(output)
+    if output.resolve() in {path.resolve() for path in files}:
+        raise ValueError(f"{output}: the output would overwrite one of the inputs")
+    branch_map = dict(branch_map or {})
+    selection = Selection(jet_r=jet_r)
+    available = [_label_branches(path, tree, branch_map) for path in files]
+    labels = [label for label in LABEL_BRANCHES if all(label in names for names in available)]
+    per_file = []
+    progress = Progress(log, f"predict {output.name}", 0, "jets")
+    with PredictionWriter(output, _columns(scorer, labels), fmt) as writer:
+        for index, path in enumerate(files):
+            counts = {"file": str(path), "jets": 0, "scored": 0, "unscored": dict.fromkeys(STATUS[1:], 0)}
+            for entry_start, chunk in iterate_file(path, labels, chunk_size, branch_map, tree):
+                status, scores, jets, kept = _score_chunk(scorer, chunk, path, selection)
+                n = len(chunk)
+                columns: dict[str, np.ndarray] = {
+                    "entry": entry_start + np.arange(n, dtype=np.int64),
+                    "file_index": np.full(n, index, np.int32),
+                    "status": status,
+                }
+                for j, name in enumerate(scorer.label_names):
+                    columns[f"score_{name}"] = scores[:, j]
+                for name in OBSERVERS:
+                    columns[name] = np.full(n, np.nan, np.float32)
+                    columns[name][kept] = ak.to_numpy(jets[name])
+                for name in labels:
+                    columns[name] = ak.to_numpy(chunk[name]).astype(LABEL_BRANCHES[name])
+                writer.write(columns)
+                counts["jets"] += n
+                counts["scored"] += len(kept)
+                for i, reason in enumerate(STATUS[1:], start=1):
+                    counts["unscored"][reason] += int((status == i).sum())
+                progress.update(writer.n_written)
+            per_file.append(counts)
+    progress.update(writer.n_written, final=True)
+    seconds = time.perf_counter() - start
+    result = {
+        "jettag_version": __version__,
+        "model": {
+            "directory": str(model.directory),
+            "name": model.name,
+            "data_kind": model.data_kind,
+            "label_names": scorer.label_names,
+        },
+        "output": str(output),
+        "format": fmt,
+        "sentinel": SENTINEL,
+        "status": dict(enumerate(STATUS)),
+        "jets": sum(f["jets"] for f in per_file),
+        "scored": sum(f["scored"] for f in per_file),
+        "unscored": {reason: sum(f["unscored"][reason] for f in per_file) for reason in STATUS[1:]},
+        "files": per_file,
+        "seconds": round(seconds, 3),
+        "jets_per_second": round(sum(f["jets"] for f in per_file) / max(seconds, 1e-9), 1),
+    }
+    if summary is not None:
+        Path(summary).parent.mkdir(parents=True, exist_ok=True)
+        Path(summary).write_text(json.dumps(result, indent=2) + "\n")
+    return result
