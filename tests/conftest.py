@@ -75,3 +75,49 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def trained_runs(built: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Small taggers trained on the shared sample, each into its own directory as the workflow does:
+    ``lstm/seed1``, ``lstm/seed2``, ``cnn/seed1`` and ``bdt/seed1``."""
+    import warnings
+
+    from jettag.train import JetDataModule, train_model
+    from jettag.train.bdt import train_bdt
+
+    out = tmp_path_factory.mktemp("train")
+    summary = json.loads((built / "train" / "summary.json").read_text())
+    common = {
+        "max_epochs": 4,
+        "accelerator": "cpu",
+        "devices": 1,
+        "lr": 1e-2,
+        "standardisation": built / "standardisation.json",
+        "build_info": {**summary["settings"], "features": summary["features"]},
+    }
+    lstm = {"name": "lstm", "kind": "recurrent", "cell": "lstm", "embed_dim": 16, "hidden_size": 16,
+            "num_layers": 1, "dropout": 0.0, "head_sizes": [16], "readout": "mean"}  # fmt: skip
+    cnn = {"name": "cnn", "kind": "cnn", "channels": [4, 8], "head_sizes": [16], "dropout": 0.0}
+    runs = {}
+    with warnings.catch_warnings():
+        # Lightning 2.6 still constructs torch's LeafSpec, which torch 2.13 deprecates; nothing of jettag's
+        warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)
+        for spec, kind, shard, seeds in (
+            (lstm, "sequence", "sequences", (1, 2)),
+            (cnn, "image", "images", (1,)),
+        ):
+            for seed in seeds:
+                data = JetDataModule(
+                    kind,
+                    *(built / split / f"{shard}.arrow" for split in SPLITS),
+                    batch_size=32,
+                    seed=seed,
+                )
+                runs[f"{spec['name']}/seed{seed}"] = run_dir = out / spec["name"] / f"seed{seed}"
+                train_model(spec, data, run_dir, seed=seed, **common)
+    runs["bdt/seed1"] = out / "bdt" / "seed1"
+    train_bdt(
+        built / "train" / "highlevel.arrow", built / "val" / "highlevel.arrow", runs["bdt/seed1"], seed=1
+    )
+    return runs
