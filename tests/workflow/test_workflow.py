@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,29 @@ def smoke_config(tmp_path: Path) -> tuple[dict, Path]:
     return smoke, path
 
 
-def test_smoke_workflow_runs_every_stage_and_every_tagger_beats_a_coin(tmp_path):
+def check_report(results: Path, smoke: dict, dataset: dict) -> None:
+    """The report of a smoke run: every tagger evaluated on the test split, the dataset counts, figures."""
+    report = results / "report"
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert list(metrics["models"]) == smoke["train"]["models"]
+    test = dataset["splits"]["test"]
+    assert metrics["test_jets"] == {"signal": test["signal"], "background": test["background"]}
+    assert metrics["dataset"]["ingest"] == dataset
+    for name, entry in metrics["models"].items():
+        evaluation = json.loads((results / "evaluate" / name / "seed1" / "metrics.json").read_text())
+        assert entry["auc"] == evaluation["test"]["auc"] > 0.75, name
+        assert entry["n_seeds"] == 1
+        assert set(entry["rejection"]) == {"0.3", "0.5"}
+        assert entry["n_params"] > 0
+    assert metrics["provenance"]["config"]["results"] == smoke["results"]
+    page = (report / "report.html").read_text()
+    assert page.count("<figure id=") == 6
+    assert "The samples differ." in page
+    for figure in ("roc", "pt_dependence", "mass_sculpting", "training_curves", "score_distributions"):
+        assert (report / f"{figure}.pdf").exists()
+
+
+def test_smoke_workflow_runs_every_stage_and_ends_in_a_report(tmp_path):
     smoke, config = smoke_config(tmp_path)
     result = snakemake(tmp_path, "--cores", "2", "--configfile", str(config))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -92,6 +115,13 @@ def test_smoke_workflow_runs_every_stage_and_every_tagger_beats_a_coin(tmp_path)
     # a batch job gets one plain line an epoch, not a progress bar
     lstm_log = (results / "logs" / "train" / "lstm_seed1.log").read_text()
     assert f"epoch 1/{smoke['train']['max_epochs']}: train/loss" in lstm_log
+    check_report(results, smoke, dataset)
+    zipped = snakemake(tmp_path, "--configfile", str(config), "--report", str(tmp_path / "report.zip"))
+    assert zipped.returncode == 0, zipped.stderr[-3000:]
+    with zipfile.ZipFile(tmp_path / "report.zip") as archive:
+        names = "\n".join(archive.namelist())
+    for figure in ("roc.png", "mass_sculpting.png", "gradient_reach.png", "report.html"):
+        assert figure in names
     again = snakemake(tmp_path, "--cores", "2", "--configfile", str(config))
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
