@@ -209,7 +209,7 @@ def predict_files(
         "output": str(output),
         "format": fmt,
         "sentinel": SENTINEL,
-        "status": dict(enumerate(STATUS)),
+        "status": {str(i): reason for i, reason in enumerate(STATUS)},
         "jets": sum(f["jets"] for f in per_file),
         "scored": sum(f["scored"] for f in per_file),
         "unscored": {reason: sum(f["unscored"][reason] for f in per_file) for reason in STATUS[1:]},

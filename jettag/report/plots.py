@@ -133,6 +133,7 @@ def plot_pt_dependence(pt_bins: dict[str, Any], output: Path) -> list[Path]:
         right.set_ylabel(rf"$1/\varepsilon_B$ at $\varepsilon_S$ = {pt_bins['signal_efficiency']:g}")
         right.set_yscale("log")
         for ax in (left, right):
+            ax.set_xlim(edges[0], edges[-1])
             ax.set_xlabel(r"Jet $p_T$ [GeV]")
             ax.legend(fontsize="x-small")
         return _save(fig, output)

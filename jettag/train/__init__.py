@@ -1,14 +1,18 @@
-"""Train stage: data modules over built shards, the Lightning module of every tagger, and the fit."""
+"""Train stage: data modules over built shards (streamed or in memory), the Lightning module of every
+tagger, and the fit."""
 
 from jettag.train.data import EpochBatchSampler, JetDataModule, collate_images, collate_sequences
 from jettag.train.fit import ARTEFACT_KEYS, default_precision, train_model
 from jettag.train.module import SCHEDULES, TaggerModule
+from jettag.train.streaming import ShardStream, StreamLoader
 
 __all__ = [
     "ARTEFACT_KEYS",
     "SCHEDULES",
     "EpochBatchSampler",
     "JetDataModule",
+    "ShardStream",
+    "StreamLoader",
     "TaggerModule",
     "collate_images",
     "collate_sequences",

@@ -1,38 +1,51 @@
-"""Training data: the built shards of a split as batches for Lightning.
+"""Training data: the built shards of a split as batches for Lightning, streamed or read whole.
 
 :class:`JetDataModule` serves either the constituent sequences (``sequences.arrow``) or the jet images
-(``images.arrow``) written by :func:`jettag.build.build_split`. The arguments are stored in ``__init__``;
-the shards are read in :meth:`JetDataModule.setup`.
+(``images.arrow``) written by :func:`jettag.build.build_split`, each split given as one shard or a list of
+them. The arguments are stored in ``__init__``; :meth:`JetDataModule.setup` lists the shards' record
+batches and checks that they agree (:func:`jettag.train.arrays.scan_split`), reading no jets.
 
-Memory: a split is read whole into numpy (flat constituent features plus offsets, or one image array).
-That is right for the smoke and laptop sizes this project trains on (a million jets of 128 constituents
-and 7 features is about 3.5 GB as float32). The seam for streaming larger splits is the loader functions
-:func:`load_sequences` / :func:`load_images` and the map-style datasets they feed: an iterable dataset
-over :func:`jettag.shards.iterate_shard` chunks can replace them, keeping :func:`collate_sequences` and
-:func:`collate_images`, which never see more than one batch.
+``streaming=True`` (the default, and what ``jettag train`` uses): batches come from
+:class:`jettag.train.streaming.ShardStream`, which reads a record batch at a time into a shuffle buffer of
+``shuffle_buffer`` jets per stream, so memory does not grow with the split (10x the jets in 10x the shard
+files trains in the same memory). Units are split between ranks and then between data-loader workers;
+validation and test see every jet once, in file order, each rank its contiguous share.
 
-Sequence batches are padded to their own longest jet, never to ``max_length``. Training batches come
-from :class:`EpochBatchSampler`: length buckets (:func:`jettag.build.sequences.length_buckets`) or plain
-shuffled batches, reshuffled each epoch from ``seed + epoch`` alone, so an epoch's batches do not depend
-on the global random state or on whether the run was resumed.
+``streaming=False``: a split is read whole into numpy (a million jets of 128 constituents and 7 features
+is about 3.5 GB as float32). Training batches then come from :class:`EpochBatchSampler` over the whole
+split, and do not depend on the number of workers.
+
+Either way sequence batches are padded to their own longest jet, never to ``max_length``; training
+batches are length buckets (:func:`jettag.build.sequences.length_buckets`) or plain shuffled batches,
+reshuffled each epoch from ``seed + epoch`` alone, so an epoch's batches depend neither on the global
+random state nor on whether the run was resumed. The batch dicts are those of
+:meth:`jettag.train.arrays.SequenceArrays.batch` and :meth:`jettag.train.arrays.ImageArrays.batch`
+(:func:`collate_sequences` / :func:`collate_images` make the same from single jets).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
-import awkward as ak
 import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from jettag.build.sequences import length_buckets
-from jettag.shards import read_shard
+from jettag.train.arrays import (
+    KINDS,
+    Arrays,
+    ImageArrays,
+    SequenceArrays,
+    ShardReader,
+    SplitLayout,
+    concatenate,
+    scan_split,
+)
+from jettag.train.streaming import DEFAULT_SHUFFLE_BUFFER, ShardStream, StreamLoader, rank_rows
 
 __all__ = [
     "KINDS",
@@ -46,9 +59,6 @@ __all__ = [
     "load_sequences",
 ]
 
-#: what a data module serves and the built shard each kind reads
-KINDS = {"sequence": "sequences.arrow", "image": "images.arrow"}
-
 Paths = str | Path | Sequence[str | Path]
 
 
@@ -58,101 +68,21 @@ def _paths(paths: Paths) -> list[Path]:
     return [Path(p) for p in paths]
 
 
-@dataclass
-class SequenceArrays(Dataset):
-    """A split's sequences in memory: ``values`` ``[n_constituents, n_features]`` float32 (jets one after the
-    other), ``offsets`` ``[n_jets + 1]``, ``lengths`` ``[n_jets]`` int64 and ``labels`` ``[n_jets]``."""
-
-    values: np.ndarray
-    offsets: np.ndarray
-    lengths: np.ndarray
-    labels: np.ndarray
-    feature_names: list[str]
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
-        start = self.offsets[i]
-        return self.values[start : start + self.lengths[i]], int(self.labels[i])
-
-
-@dataclass
-class ImageArrays(Dataset):
-    """A split's images in memory: ``images`` ``[n_jets, size, size]`` float32 and ``labels``."""
-
-    images: np.ndarray
-    labels: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
-        return self.images[i], int(self.labels[i])
+def _read_whole(layout: SplitLayout, max_length: int | None = None) -> Arrays:
+    reader = ShardReader(layout.kind, max_length)
+    return concatenate([reader.read(unit) for unit in layout.units])
 
 
 def load_sequences(paths: Paths, max_length: int | None = None) -> SequenceArrays:
-    """Read the ``sequences.arrow`` shard(s) of a split; jets are cut to ``max_length`` where given.
+    """Read the ``sequences.arrow`` shard(s) of a split whole; jets are cut to ``max_length`` where given.
 
     Raises ``ValueError`` for a jet without constituents: a recurrent network cannot read it."""
-    values, offsets, lengths, labels = [], [0], [], []
-    names: list[str] | None = None
-    for path in _paths(paths):
-        table = read_shard(path)
-        if not len(table):
-            continue
-        features = table.features
-        shard_names = ak.fields(features)
-        if names is None:
-            names = shard_names
-        elif shard_names != names:
-            raise ValueError(
-                f"{path}: features {shard_names} differ from those of the earlier shards {names}"
-            )
-        counts = ak.to_numpy(ak.num(features, axis=1)).astype(np.int64)
-        flat = np.stack(
-            [ak.to_numpy(ak.flatten(features[name])).astype(np.float32) for name in names], axis=1
-        )
-        values.append(flat)
-        offsets.extend((offsets[-1] + np.cumsum(counts)).tolist())
-        lengths.append(counts if max_length is None else np.minimum(counts, max_length))
-        labels.append(ak.to_numpy(table.label).astype(np.int64))
-    if names is None:
-        raise ValueError(f"no jets in the sequence shards {[str(p) for p in _paths(paths)]}")
-    arrays = SequenceArrays(
-        np.concatenate(values),
-        np.asarray(offsets[:-1], dtype=np.int64),
-        np.concatenate(lengths),
-        np.concatenate(labels),
-        list(names),
-    )
-    empty = np.flatnonzero(arrays.lengths == 0)
-    if len(empty):
-        raise ValueError(
-            f"{len(empty)} jets without constituents in {[str(p) for p in _paths(paths)]} (first at row "
-            f"{empty[0]}); a recurrent tagger cannot read them: drop them in the build stage"
-        )
-    return arrays
+    return _read_whole(scan_split(_paths(paths), "sequence"), max_length)
 
 
 def load_images(paths: Paths) -> ImageArrays:
-    """Read the ``images.arrow`` shard(s) of a split (square images stored row-major, flattened)."""
-    images, labels = [], []
-    for path in _paths(paths):
-        table = read_shard(path)
-        if not len(table):
-            continue
-        flat = ak.to_numpy(table.image).astype(np.float32)
-        size = math.isqrt(flat.shape[1])
-        if size * size != flat.shape[1]:
-            raise ValueError(f"{path}: images of {flat.shape[1]} pixels are not square")
-        images.append(flat.reshape(len(flat), size, size))
-        labels.append(ak.to_numpy(table.label).astype(np.int64))
-    if not images:
-        raise ValueError(f"no jets in the image shards {[str(p) for p in _paths(paths)]}")
-    if len({im.shape[1:] for im in images}) > 1:
-        raise ValueError("the image shards of a split have different image sizes")
-    return ImageArrays(np.concatenate(images), np.concatenate(labels))
+    """Read the ``images.arrow`` shard(s) of a split whole (square images stored row-major, flattened)."""
+    return _read_whole(scan_split(_paths(paths), "image"))
 
 
 def collate_sequences(items: Sequence[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
@@ -174,6 +104,19 @@ def collate_images(items: Sequence[tuple[np.ndarray, int]]) -> dict[str, torch.T
     return {"x": torch.from_numpy(x), "label": torch.from_numpy(labels)}
 
 
+class _Batches(Dataset):
+    """Arrays in memory, indexed by a whole batch of jet indices."""
+
+    def __init__(self, arrays: Arrays) -> None:
+        self.arrays = arrays
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+    def __getitem__(self, index: Sequence[int]) -> dict[str, torch.Tensor]:
+        return self.arrays.batch(np.asarray(index, dtype=np.int64))
+
+
 class EpochBatchSampler(Sampler[list[int]]):
     """Training batches that change every epoch, from ``seed + epoch`` only.
 
@@ -182,8 +125,9 @@ class EpochBatchSampler(Sampler[list[int]]):
     With ``num_replicas`` > 1 each rank takes every ``num_replicas``-th batch (the batch count cut to a
     multiple of ``num_replicas`` so ranks stay in step).
 
-    Lightning calls ``set_epoch`` on ``dataloader.batch_sampler.sampler`` at the start of every epoch, also
-    after resuming; :attr:`sampler` is therefore this object itself.
+    Lightning calls ``set_epoch`` on ``dataloader.sampler`` (the data module passes this object as the
+    sampler of a loader that yields whole batches) and on ``dataloader.batch_sampler.sampler`` at the
+    start of every epoch; :attr:`sampler` is this object itself, so it also serves as a ``batch_sampler``.
     """
 
     def __init__(
@@ -247,6 +191,11 @@ class JetDataModule(LightningDataModule):
     may be left out. ``bucket`` groups training jets of similar length (sequences only); ``max_length``
     cuts jets shorter than the build stage did. ``pin_memory`` defaults to whether CUDA is available.
     Labels are float (1 signal, 0 background); the module casts them for its loss.
+
+    ``streaming`` (default) reads the shards a record batch at a time (see the module docstring), with a
+    shuffle buffer of ``shuffle_buffer`` jets per data-loader worker and record batches cut to at most
+    ``chunk_size`` jets (None: as written); ``streaming=False`` reads each split whole into memory.
+    Under a trainer with several ranks each rank gets its own part of every split.
     """
 
     def __init__(
@@ -262,6 +211,9 @@ class JetDataModule(LightningDataModule):
         seed: int = 0,
         pin_memory: bool | None = None,
         eval_batch_size: int | None = None,
+        streaming: bool = True,
+        shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
+        chunk_size: int | None = None,
     ) -> None:
         super().__init__()
         if kind not in KINDS:
@@ -281,24 +233,31 @@ class JetDataModule(LightningDataModule):
         self.max_length = max_length
         self.seed = seed
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
-        self.datasets: dict[str, SequenceArrays | ImageArrays] = {}
+        self.streaming = streaming
+        self.shuffle_buffer = shuffle_buffer
+        self.chunk_size = chunk_size
+        #: what the shards of each split hold (record batches, features), without their jets
+        self.layouts: dict[str, SplitLayout] = {}
+        #: each split read whole (``streaming=False`` only)
+        self.datasets: dict[str, Arrays] = {}
 
     # -- I/O ---------------------------------------------------------------------------------------------
 
     def _load(self, split: str) -> None:
-        if split in self.datasets:
+        if split in self.layouts:
             return
         paths = self.paths[split]
         if paths is None:
             raise ValueError(f"no {split} shards were given to the data module")
-        if self.kind == "sequence":
-            self.datasets[split] = load_sequences(paths, self.max_length)
-        else:
-            self.datasets[split] = load_images(paths)
+        layout = scan_split(paths, self.kind)
+        if not self.streaming:
+            self.datasets[split] = _read_whole(layout, self.max_length)
+        self.layouts[split] = layout
 
     def setup(self, stage: str | None = None) -> None:
-        """Read the splits the stage needs (``fit``: train and val; ``validate``; ``test``; None: all given);
-        a split already read is kept, so calling this again is cheap."""
+        """Scan the splits the stage needs (``fit``: train and val; ``validate``; ``test``; None: all
+        given), and read them whole if not streaming; a split already set up is kept, so calling this
+        again is cheap."""
         splits = {
             "fit": ("train", "val"),
             "validate": ("val",),
@@ -310,68 +269,120 @@ class JetDataModule(LightningDataModule):
 
     # -- what the model needs to know ------------------------------------------------------------------
 
-    def _any(self) -> SequenceArrays | ImageArrays:
-        if not self.datasets:
+    def _layout(self) -> SplitLayout:
+        if not self.layouts:
             self.setup("fit")
-        return next(iter(self.datasets.values()))
+        return next(iter(self.layouts.values()))
 
     @property
     def n_features(self) -> int | None:
-        """Constituent features per jet (sequences), else None; reads the data if not yet set up."""
-        data = self._any()
-        return data.values.shape[1] if isinstance(data, SequenceArrays) else None
+        """Constituent features per jet (sequences), else None; scans the shards if not yet set up."""
+        names = self._layout().feature_names
+        return None if names is None else len(names)
 
     @property
     def feature_names(self) -> list[str] | None:
-        data = self._any()
-        return data.feature_names if isinstance(data, SequenceArrays) else None
+        names = self._layout().feature_names
+        return None if names is None else list(names)
 
     @property
     def image_size(self) -> int | None:
-        """Pixels a side (images), else None; reads the data if not yet set up."""
-        data = self._any()
-        return data.images.shape[1] if isinstance(data, ImageArrays) else None
+        """Pixels a side (images), else None; scans the shards if not yet set up."""
+        return self._layout().image_size
+
+    # -- the trainer's view ----------------------------------------------------------------------------
+
+    def _rank(self) -> tuple[int, int]:
+        """``(global rank, world size)`` of the attached trainer, else ``(0, 1)``."""
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def _epoch_source(self) -> Callable[[], int] | None:
+        """The attached trainer's current epoch, read when a pass over the training data begins."""
+        if self.trainer is None:
+            return None
+        return lambda: int(self.trainer.current_epoch)
 
     # -- loaders -----------------------------------------------------------------------------------------
 
-    def _collate(self) -> Any:
-        return collate_sequences if self.kind == "sequence" else collate_images
+    def _loader_options(self) -> dict[str, bool | int]:
+        return {
+            "num_workers": self.num_workers,
+            "pin_memory": self.pin_memory,
+            "persistent_workers": self.num_workers > 0,
+        }
+
+    def train_stream(self) -> ShardStream:
+        """This rank's training stream (``streaming=True``)."""
+        self._load("train")
+        rank, world_size = self._rank()
+        return ShardStream(
+            self.layouts["train"],
+            self.batch_size,
+            shuffle=True,
+            seed=self.seed,
+            bucket=self.bucket,
+            shuffle_buffer=self.shuffle_buffer,
+            chunk_size=self.chunk_size,
+            max_length=self.max_length,
+            rank=rank,
+            world_size=world_size,
+            num_workers=self.num_workers,
+        )
 
     def train_batch_sampler(self) -> EpochBatchSampler:
+        """This rank's training batches of the split in memory (``streaming=False``)."""
         self._load("train")
-        data = self.datasets["train"]
-        trainer = getattr(self, "trainer", None)
-        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        data = self.datasets.get("train")
+        if data is None:
+            raise ValueError("the in-memory batch sampler needs JetDataModule(streaming=False)")
+        rank, world_size = self._rank()
         return EpochBatchSampler(
             len(data),
             self.batch_size,
             self.seed,
             lengths=data.lengths if self.bucket else None,
-            num_replicas=replicas,
+            num_replicas=world_size,
             rank=rank,
         )
 
     def train_dataloader(self) -> DataLoader:
+        epoch = self._epoch_source()
+        if self.streaming:
+            stream = self.train_stream()
+            if epoch is not None:
+                stream.set_epoch(epoch())
+            return StreamLoader(stream, epoch=epoch, **self._loader_options())
         sampler = self.train_batch_sampler()
+        if epoch is not None:
+            # workers fetch batch indices as soon as the loader is iterated, and Lightning iterates the
+            # first loader of a resumed run before it sets the sampler's epoch
+            sampler.set_epoch(epoch())
         return DataLoader(
-            self.datasets["train"],
-            batch_sampler=sampler,
-            collate_fn=self._collate(),
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
+            _Batches(self.datasets["train"]), sampler=sampler, batch_size=None, **self._loader_options()
         )
 
     def _eval_loader(self, split: str) -> DataLoader:
         self._load(split)
+        rank, world_size = self._rank()
+        if self.streaming:
+            stream = ShardStream(
+                self.layouts[split],
+                self.eval_batch_size,
+                shuffle=False,
+                max_length=self.max_length,
+                rank=rank,
+                world_size=world_size,
+                num_workers=self.num_workers,
+            )
+            return StreamLoader(stream, **self._loader_options())
+        start, stop = rank_rows(len(self.datasets[split]), rank, world_size)
+        batches = [
+            np.arange(a, min(a + self.eval_batch_size, stop))
+            for a in range(start, stop, self.eval_batch_size)
+        ]
         return DataLoader(
-            self.datasets[split],
-            batch_size=self.eval_batch_size,
-            shuffle=False,
-            collate_fn=self._collate(),
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
+            _Batches(self.datasets[split]), sampler=batches, batch_size=None, **self._loader_options()
         )
 
     def val_dataloader(self) -> DataLoader:

@@ -9,6 +9,28 @@
 - ``artefact.json``: everything needed to use the model later (see :data:`ARTEFACT_KEYS`).
 - ``gradient_reach.json`` (recurrent models): per validation epoch, the mean input-gradient norm at each
   sequence position of one fixed validation batch.
+
+Several devices (``strategy="ddp"``): every rank trains on its own part of the training split (the data
+module deals it out, so Lightning's distributed sampler stays off) and takes the same number of steps;
+DDP averages the gradients, so a step sees ``devices x batch_size`` jets. Each rank validates its own
+part of the validation split and :class:`jettag.train.TaggerModule` gathers the scores, so the metrics,
+early stopping and the best checkpoint are those of the whole split and agree on every rank. Only global
+rank 0 writes: checkpoints (Lightning's), logs, ``model.pt``, ``artefact.json``, ``gradient_reach.json``.
+``output_dir`` must be on a file system every rank sees: each rank resumes from ``last.ckpt``.
+
+On CPUs, ``accelerator="cpu", devices=N, strategy="ddp"`` starts N processes (the command is run again
+for ranks 1..N-1) that talk over gloo. On a Slurm cluster Lightning takes the ranks from Slurm
+(``SLURMEnvironment``) instead: one task per GPU, started by ``srun``, and ``devices`` / ``num_nodes``
+equal to what was allocated::
+
+    #SBATCH --nodes=2
+    #SBATCH --ntasks-per-node=4        # = GPUs per node = devices
+    #SBATCH --gres=gpu:4
+    #SBATCH --cpus-per-task=8          # data-loader workers + 1
+    srun jettag train ... --accelerator gpu --devices 4 --strategy ddp   # num_nodes=2 on the Trainer
+
+Without ``srun`` Lightning would start its own processes inside one Slurm task and the ranks of other
+nodes would never join.
 """
 
 from __future__ import annotations
@@ -29,6 +51,7 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
 from jettag import __version__
 from jettag.artefact import FORMAT
@@ -131,6 +154,7 @@ def train_model(
     accelerator: str = "auto",
     devices: int | str | Sequence[int] = "auto",
     strategy: str = "auto",
+    num_nodes: int = 1,
     precision: str | int | None = None,
     gradient_clip_val: float | None = 1.0,
     patience: int = 5,
@@ -196,37 +220,43 @@ def train_model(
     early_stopping = EarlyStopping(monitor="val/loss", mode="min", patience=patience)
     interactive = sys.stderr.isatty()  # a progress bar in a terminal, one plain line an epoch in batch jobs
     was_deterministic = torch.are_deterministic_algorithms_enabled()
-    trainer = Trainer(
-        accelerator=accelerator,
-        devices=devices,
-        strategy=strategy,
-        precision=precision,
-        max_epochs=max_epochs,
-        gradient_clip_val=gradient_clip_val,
-        callbacks=[checkpoint, early_stopping, *([] if interactive else [EpochLines()])],
-        logger=_loggers(output_dir),
-        default_root_dir=output_dir,
-        enable_progress_bar=interactive,
-        enable_model_summary=False,
-        log_every_n_steps=log_every_n_steps,
-        deterministic=deterministic,
-        # the data module's batch sampler shards training batches by rank itself
-        use_distributed_sampler=False,
-    )
     last = output_dir / "last.ckpt"
     resumed = last.exists()
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
+            # on a machine with Slurm's tools Lightning hints at srun for every run outside a Slurm task;
+            # a run meant for Slurm is started by srun (see the module docstring), this one is local
+            warnings.filterwarnings("ignore", "The `srun` command is available", PossibleUserWarning)
             # the output directory holds the logs, and on resuming the checkpoints it is resumed from
             warnings.filterwarnings("ignore", "Checkpoint directory .* exists and is not empty", UserWarning)
+            # the streamed data gives each worker its own units, so its length is exact (ShardStream)
+            warnings.filterwarnings("ignore", "Your `IterableDataset` has `__len__` defined", UserWarning)
+            trainer = Trainer(
+                accelerator=accelerator,
+                devices=devices,
+                strategy=strategy,
+                num_nodes=num_nodes,
+                precision=precision,
+                max_epochs=max_epochs,
+                gradient_clip_val=gradient_clip_val,
+                callbacks=[checkpoint, early_stopping, *([] if interactive else [EpochLines()])],
+                logger=_loggers(output_dir),
+                default_root_dir=output_dir,
+                enable_progress_bar=interactive,
+                enable_model_summary=False,
+                log_every_n_steps=log_every_n_steps,
+                deterministic=deterministic,
+                # the data module splits every split between ranks itself
+                use_distributed_sampler=False,
+            )
             trainer.fit(module, datamodule=data, ckpt_path=last if resumed else None)
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
     train_seconds = time.perf_counter() - start
 
     best_path = Path(checkpoint.best_model_path) if checkpoint.best_model_path else output_dir / "best.ckpt"
-    if not best_path.exists():
+    if trainer.is_global_zero and not best_path.exists():
         raise RuntimeError(f"training wrote no best checkpoint into {output_dir}")
     metrics = _best_metrics(module.history)
     result = {
@@ -253,6 +283,9 @@ def train_model(
                 "max_epochs": max_epochs,
                 "batch_size": data.batch_size,
                 "bucket": data.bucket,
+                "streaming": data.streaming,
+                "shuffle_buffer": data.shuffle_buffer if data.streaming else None,
+                "world_size": trainer.world_size,
                 "lr": lr,
                 "weight_decay": weight_decay,
                 "schedule": schedule,

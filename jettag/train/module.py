@@ -6,12 +6,16 @@ training adds around it. One shared step serves training, validation and test. L
 - ``train/loss`` (each step), ``train/epoch_loss``, ``train/grad_norm`` (global L2 norm of the gradients
   before clipping, each step), ``lr``;
 - ``val/loss``, ``val/accuracy``, ``val/auc`` (and ``test/...``): the AUC from scikit-learn on the scores
-  of the whole epoch (with several devices every rank validates on the whole split).
+  of the whole epoch. With several ranks each validates its own part of the split
+  (:class:`jettag.train.JetDataModule`); the scores, labels and losses of all ranks are gathered before
+  the metrics are computed, so every rank computes the same numbers over the whole split, and early
+  stopping and checkpointing decide alike on every rank.
 
 For a recurrent network, once per validation epoch the input-gradient norms along the sequence
 (:meth:`jettag.models.RecurrentTagger.input_gradient_norms`) of one fixed validation batch (the first) are
-appended to :attr:`TaggerModule.gradient_reach`. That list and the per-epoch validation metrics
-(:attr:`TaggerModule.history`) are stored in checkpoints, so a resumed run keeps them.
+appended to :attr:`TaggerModule.gradient_reach`, on global rank 0 only (the rank that writes outputs).
+That list and the per-epoch validation metrics (:attr:`TaggerModule.history`) are stored in checkpoints,
+so a resumed run keeps them.
 """
 
 from __future__ import annotations
@@ -96,7 +100,7 @@ class TaggerModule(LightningModule):
         if stage == "train":
             size = len(labels)
             self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=size)
-            self.log("train/epoch_loss", loss, on_step=False, on_epoch=True, batch_size=size)
+            self.log("train/epoch_loss", loss, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
         else:
             self._scores.append(self._scores_of(logits))
             self._labels.append(labels.detach())
@@ -125,16 +129,25 @@ class TaggerModule(LightningModule):
     def on_test_epoch_start(self) -> None:
         self._reset()
 
+    def _gathered(self, local: Tensor) -> Tensor:
+        """``local`` of every rank, concatenated in rank order; ranks may hold different numbers of rows."""
+        if self.trainer.world_size == 1:
+            return local
+        counts = self.all_gather(torch.tensor(len(local), device=self.device)).flatten().tolist()
+        padded = local.new_zeros((max(counts), *local.shape[1:]))
+        padded[: len(local)] = local
+        everything = self.all_gather(padded)
+        return torch.cat([everything[rank, :count] for rank, count in enumerate(counts)])
+
     def _collected(self, values: list[Tensor]) -> np.ndarray:
-        # no gathering: jettag.train.fit runs without distributed samplers, so every rank validates on
-        # the whole split and computes the same metrics
-        local = torch.cat(values) if values else torch.empty(0)
-        return local.float().cpu().numpy()
+        local = torch.cat(values) if values else torch.empty(0, device=self.device)
+        return self._gathered(local).float().cpu().numpy()
 
     def _epoch_metrics(self, stage: str) -> dict[str, float]:
         scores = self._collected(self._scores)
         labels = self._collected(self._labels).astype(np.int64)
-        loss_sum = self._collected([torch.stack(self._losses).sum()[None]]) if self._losses else np.zeros(1)
+        # every rank gathers, also one without batches: a collective that one rank skips never returns
+        loss_sum = self._collected([torch.stack(self._losses).sum()[None]] if self._losses else [])
         n = max(len(labels), 1)
         if scores.ndim == 1:
             predicted = (scores > 0.5).astype(np.int64)
@@ -156,7 +169,8 @@ class TaggerModule(LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         metrics = self._epoch_metrics("val")
-        self.log_dict(metrics, prog_bar=True)
+        # the same on every rank already; sync_dist only says so to Lightning (a mean of equal values)
+        self.log_dict(metrics, prog_bar=True, sync_dist=True)
         if self.trainer.sanity_checking:
             return
         if self.trainer.state.fn == "fit":
@@ -164,7 +178,7 @@ class TaggerModule(LightningModule):
             self._record_gradient_reach()
 
     def on_test_epoch_end(self) -> None:
-        self.log_dict(self._epoch_metrics("test"))
+        self.log_dict(self._epoch_metrics("test"), sync_dist=True)
 
     # -- gradient diagnostics ----------------------------------------------------------------------------
 
@@ -176,7 +190,7 @@ class TaggerModule(LightningModule):
             self.log("train/grad_norm", total, on_step=True, on_epoch=False)
 
     def _record_gradient_reach(self) -> None:
-        if self._probe is None:
+        if self._probe is None or not self.trainer.is_global_zero:
             return
         # validation runs under inference mode; the diagnostic needs autograd with respect to the input
         with torch.inference_mode(False), torch.enable_grad():

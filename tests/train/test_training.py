@@ -96,9 +96,12 @@ def test_cnn_learns_top_from_qcd(built, tmp_path):
     assert "gradient_reach" not in artefact["files"]
 
 
-def test_same_seed_gives_the_same_metrics(built, tmp_path):
+@pytest.mark.parametrize("streaming", [True, False], ids=["streamed", "in_memory"])
+def test_same_seed_gives_the_same_metrics(built, tmp_path, streaming):
     runs = [
-        train_model(rnn("gru"), sequences(built), tmp_path / str(i), seed=5, max_epochs=2, **CPU)
+        train_model(
+            rnn("gru"), sequences(built, streaming=streaming), tmp_path / str(i), seed=5, max_epochs=2, **CPU
+        )
         for i in range(2)
     ]
     for key in ("val/loss", "val/accuracy", "val/auc"):
@@ -128,7 +131,9 @@ def test_a_stopped_run_resumes_from_its_last_checkpoint(built, tmp_path):
 
 
 def test_buckets_pad_less_and_cover_every_jet_once_per_epoch(built):
-    bucketed, shuffled = sequences(built, bucket=True), sequences(built, bucket=False)
+    """The in-memory path: the batch sampler over a split read whole."""
+    bucketed = sequences(built, bucket=True, streaming=False)
+    shuffled = sequences(built, bucket=False, streaming=False)
     bucketed.setup("fit")
     shuffled.setup("fit")
     lengths = bucketed.datasets["train"].lengths
