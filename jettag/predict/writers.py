@@ -35,6 +35,7 @@ class PredictionWriter:
         self._partial = self.path.with_name(self.path.name + ".partial")
         self._file = None
         self._tree = None
+        self._schema: pa.Schema | None = None
 
     def __enter__(self) -> PredictionWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,8 +43,8 @@ class PredictionWriter:
             self._file = uproot.recreate(self._partial)
             self._tree = self._file.mktree(PREDICTION_TREE, self.columns)
         else:
-            schema = pa.schema([(name, pa.from_numpy_dtype(dtype)) for name, dtype in self.columns.items()])
-            self._file = pq.ParquetWriter(self._partial, schema, compression="zstd")
+            self._schema = pa.schema([(name, pa.from_numpy_dtype(dt)) for name, dt in self.columns.items()])
+            self._file = pq.ParquetWriter(self._partial, self._schema, compression="zstd")
         return self
 
     def write(self, chunk: dict[str, np.ndarray]) -> None:
@@ -60,7 +61,7 @@ class PredictionWriter:
         if self.format == "root":
             self._tree.extend(arrays)
         else:
-            self._file.write_table(pa.table(arrays, schema=self._file.schema_arrow))
+            self._file.write_table(pa.table(arrays, schema=self._schema))
         self.n_written += n
 
     def __exit__(

@@ -1,0 +1,70 @@
+"""The `predict` section of the configuration and the workflow rule that applies trained taggers to files."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jettag.config import ConfigError, validate_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("predict", "problem"),
+    [
+        ({"inputs": ["a.root"], "models": ["xgboost"]}, "'predict.models': 'xgboost' is not a trained model"),
+        ({"inputs": ["a.root"], "models": ["gru/seed9"]}, "'gru/seed9' asks for seed 9, which is not"),
+        ({"models": ["lstm"]}, "'predict.inputs' is empty"),
+        ({"inputs": ["a.root"]}, "'predict.models' is empty"),
+        ({"inputs": ["a.root"], "models": ["lstm/seed"]}, "'predict.models.0': 'lstm/seed' does not match"),
+    ],
+)
+def test_predict_section_names_only_trained_taggers(predict, problem):
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        validate_config({"train": {"models": ["lstm", "gru", "bdt"], "seeds": [1, 2]}, "predict": predict})
+
+
+def test_a_valid_predict_section_keeps_its_defaults():
+    config = validate_config({"predict": {"inputs": ["/data/*.root"], "models": ["lstm", "bdt/seed3"]}})
+    assert config["predict"] == {
+        "inputs": ["/data/*.root"],
+        "models": ["lstm", "bdt/seed3"],
+        "format": "root",
+        "chunk_size": 10000,
+    }
+
+
+@pytest.mark.slow
+def test_the_predict_target_plans_one_job_per_tagger_and_file(generated, tmp_path):
+    """A dry run: every chosen tagger (trained first) on every input file, with the ingest reading options."""
+    config = yaml.safe_load((ROOT / "configs/smoke.yaml").read_text())
+    config["train"]["model_dir"] = str(ROOT / "configs/models")
+    config["ingest"] = {"branch_map": {"part_px": "part_px"}, "tree": "tree"}
+    config["predict"] = {
+        "inputs": [str(generated["QCD"].parent / "*.root")],
+        "models": ["lstm", "bdt/seed1"],
+        "format": "parquet",
+        "chunk_size": 500,
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "predict", "-n", "-p", "--snakefile", str(ROOT / "Snakefile"),
+         "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml")],
+        capture_output=True, text=True, env=env, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    jobs = dict(re.findall(r"^(predict_file|train|train_bdt|predict)\s+(\d+)$", output, re.MULTILINE))
+    assert jobs == {"predict_file": "4", "train": "1", "train_bdt": "1", "predict": "1"}
+    for model in ("lstm", "bdt"):
+        for name in ("QCD", "Tbqq"):
+            assert f"results/smoke/predict/{model}/seed1/{name}.parquet" in output
+    assert "--format parquet --chunk-size 500 --tree tree --jet-r 0.8 --branch-map part_px=part_px" in output
