@@ -90,16 +90,17 @@ def output_format(path: str | Path, fmt: str | None = None) -> str:
     raise ValueError(f"{path}: cannot tell the output format from '{suffix}'; use .root or .parquet")
 
 
-def _label_branches(path: Path, tree: str, branch_map: Mapping[str, str]) -> list[str]:
-    """The JetClass label branches that ``path`` has (TopLandscape files: its one flag, mapped)."""
+def _inspect(path: Path, tree: str, branch_map: Mapping[str, str]) -> tuple[list[str], int]:
+    """The JetClass label branches that ``path`` has (TopLandscape files: its one flag, mapped) and its
+    number of jets (0 for other formats, where that takes reading the file)."""
     if path.suffix.lower() != ".root":
-        return [TOPLANDSCAPE_SIGNAL, TOPLANDSCAPE_BACKGROUND]
+        return [TOPLANDSCAPE_SIGNAL, TOPLANDSCAPE_BACKGROUND], 0
     try:
         with uproot.open(path) as file:
-            keys = set(file[tree].keys())
+            keys, entries = set(file[tree].keys()), file[tree].num_entries
     except Exception:  # the reader names the problem with this file when it reads it
-        return []
-    return [label for label in LABEL_BRANCHES if branch_map.get(label, label) in keys]
+        return [], 0
+    return [label for label in LABEL_BRANCHES if branch_map.get(label, label) in keys], entries
 
 
 def _columns(scorer: Scorer, labels: list[str]) -> dict[str, np.dtype]:
@@ -125,7 +126,7 @@ def _score_chunk(
     if {reason: n for reason, n in dropped.items() if n} != {k: v for k, v in expected.items() if v}:
         raise RuntimeError(f"{path}: jets dropped {dropped} do not match the statuses {expected}")
     if scorer.spec.needs_pid and len(jets):
-        absent = [name for name in PID_BRANCHES if name not in ak.fields(jets)]
+        absent = [name for name in PID_BRANCHES if name not in ak.fields(chunk)]
         if absent:
             raise IngestError(
                 path, f"the model reads particle-ID features, but the file lacks {', '.join(absent)}"
@@ -167,10 +168,11 @@ def predict_files(
         raise ValueError(f"{output}: the output would overwrite one of the inputs")
     branch_map = dict(branch_map or {})
     selection = Selection(jet_r=jet_r)
-    available = [_label_branches(path, tree, branch_map) for path in files]
+    available, entries = zip(*(_inspect(path, tree, branch_map) for path in files), strict=True)
     labels = [label for label in LABEL_BRANCHES if all(label in names for names in available)]
     per_file = []
-    progress = Progress(log, f"predict {output.name}", 0, "jets")
+    known = all(path.suffix.lower() == ".root" for path in files)
+    progress = Progress(log, f"predict {output.name}", sum(entries) if known else 0, "jets")
     with PredictionWriter(output, _columns(scorer, labels), fmt) as writer:
         for index, path in enumerate(files):
             counts = {"file": str(path), "jets": 0, "scored": 0, "unscored": dict.fromkeys(STATUS[1:], 0)}

@@ -10,11 +10,14 @@ import awkward as ak
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import uproot
 
-from jettag.artefact import load_trained
+from jettag.artefact import TrainedTagger, load_trained
+from jettag.build.sequences import PID_FEATURES
 from jettag.cli import main
 from jettag.ingest.errors import IngestError
+from jettag.models import build_model
 from jettag.predict import SENTINEL, STATUS, predict_files
 from jettag.shards import read_shard
 from jettag.train.bdt import load_highlevel
@@ -156,6 +159,41 @@ def test_several_inputs_and_globs_keep_their_order(generated, trained, tmp_path)
     np.testing.assert_array_equal(out["file_index"][:n_top], 0)
     np.testing.assert_array_equal(out["file_index"][n_top:], 1)
     np.testing.assert_array_equal(out["entry"][n_top:], np.arange(len(out["entry"]) - n_top))
+
+
+def test_an_empty_file_gives_no_entries_and_keeps_the_next_file_aligned(generated, trained, tmp_path):
+    empty = write_tree(tmp_path / "empty.root", take(read_tree(generated["QCD"]), np.array([], np.int64)))
+    result = predict_files(trained["gru"], [empty, generated["QCD"]], tmp_path / "p.root")
+    out = read_scores(tmp_path / "p.root")
+    n = uproot.open(generated["QCD"])["tree"].num_entries
+    assert [f["jets"] for f in result["files"]] == [0, n]
+    np.testing.assert_array_equal(out["file_index"], np.ones(n))
+    np.testing.assert_array_equal(out["entry"], np.arange(n))
+
+
+def test_a_model_with_particle_id_features_needs_them_in_the_file(generated, trained, tmp_path):
+    """A tagger trained with build.with_pid reads charge and particle-type flags (fresh weights here)."""
+    artefact = json.loads((trained["lstm"] / "artefact.json").read_text())
+    pid = list(PID_FEATURES)
+    artefact["features"] = [*artefact["features"], *pid]
+    artefact["n_features"] = len(artefact["features"])
+    std = artefact["standardisation"]
+    artefact["standardisation"] = {
+        "names": artefact["features"],
+        "mean": std["mean"] + [0.0] * len(pid),
+        "std": std["std"] + [1.0] * len(pid),
+    }
+    artefact["build"]["with_pid"] = True
+    torch.manual_seed(1)
+    network = build_model(artefact["model"], artefact["n_features"], 1).eval()
+    tagger = TrainedTagger(network, artefact, tmp_path)
+    result = predict_files(tagger, [generated["QCD"]], tmp_path / "pid.root")
+    assert result["scored"] == result["jets"] > 0
+
+    columns = read_tree(generated["QCD"])
+    without = write_tree(tmp_path / "no-pid.root", {k: v for k, v in columns.items() if k != "part_isMuon"})
+    with pytest.raises(IngestError, match=f"{without}: the model reads particle-ID .*lacks part_isMuon$"):
+        predict_files(tagger, [without], tmp_path / "no-pid-scores.root")
 
 
 @pytest.mark.parametrize(
