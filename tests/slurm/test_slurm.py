@@ -31,9 +31,10 @@ class Snakemake:
     """snakemake started in ``workdir`` from this interpreter's environment (with `jettag` on PATH, which
     Slurm jobs inherit), its output going to ``workdir/snakemake.out``."""
 
-    def __init__(self, workdir: Path, *args: str) -> None:
+    def __init__(self, workdir: Path, *args: str, env: dict[str, str] | None = None) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+        env = {**os.environ, "PATH": path, **(env or {})}
         command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
         self.args = [*command, "--directory", str(workdir), *args]
         self.log = workdir / "snakemake.out"
