@@ -123,7 +123,7 @@ def _score_chunk(
     status[ak.to_numpy(ak.num(chunk["part_px"], axis=1)) == 0] = STATUS.index("no_constituents")
     status[kept] = 0
     expected = {reason: int((status == i).sum()) for i, reason in enumerate(STATUS) if i}
-    if {reason: n for reason, n in dropped.items() if n} != {k: v for k, v in expected.items() if v}:
+    if {k: v for k, v in dropped.items() if v} != {k: v for k, v in expected.items() if v}:
         raise RuntimeError(f"{path}: jets dropped {dropped} do not match the statuses {expected}")
     if scorer.spec.needs_pid and len(jets):
         absent = [name for name in PID_BRANCHES if name not in ak.fields(chunk)]

@@ -128,10 +128,11 @@ def test_a_bdt_with_damaged_trees_is_refused(trained, tmp_path):
 def test_the_cli_reports_an_old_model_in_one_line_and_exit_code_2(trained, generated, tmp_path, caplog):
     directory = copy_model(trained, "cnn", tmp_path)
     edit_json(directory / "artefact.json", jettag_version="0.0.7")
-    argv = ["predict", "--model", str(directory), "--input", str(generated["QCD"]), "--output", "p.root"]
+    output = tmp_path / "p.root"
+    argv = ["predict", "--model", str(directory), "--input", str(generated["QCD"]), "--output", str(output)]
     assert main(argv) == 2
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1
     assert errors[0].startswith(f"{directory / 'artefact.json'}: written by jettag 0.0.7")
     assert "\n" not in errors[0]
-    assert not Path("p.root").exists()
+    assert not output.exists()

@@ -251,7 +251,7 @@ def test_predict_command_scores_files_and_fails_in_one_line(generated, trained, 
         "--input",
         str(generated["QCD"]),
         "--output",
-        "x.root",
+        str(tmp_path / "x.root"),
     ]
     assert main(argv) == 2
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from jettag.config import ConfigError, validate_config
+from jettag.predict.workflow import predict_args, predict_models, predict_sources, predicted_files
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,6 +40,42 @@ def test_a_valid_predict_section_keeps_its_defaults():
         "format": "root",
         "chunk_size": 10000,
     }
+
+
+def test_models_resolve_to_trainings_and_inputs_to_uniquely_named_files(tmp_path):
+    config = validate_config(
+        {
+            "train": {"seeds": [4, 2]},
+            "predict": {
+                "inputs": [str(tmp_path / "a" / "*.root")],
+                "models": ["lstm", "gru/seed2", "lstm/seed4"],
+            },
+            "ingest": {"tree": "Events", "branch_map": {"part_px": "PF cands px"}},
+        }
+    )
+    assert predict_models(config) == [("lstm", 4), ("gru", 2)]
+    with pytest.raises(ValueError, match=r"'predict.inputs': '.*/a/\*.root' matches no file"):
+        predict_sources(config)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "jets.root").write_bytes(b"")
+    (tmp_path / "a" / "more.root").write_bytes(b"")
+    assert predict_sources(config) == {
+        "jets": str(tmp_path / "a" / "jets.root"),
+        "more": str(tmp_path / "a" / "more.root"),
+    }
+    assert predicted_files(config, "out") == [
+        "out/predict/lstm/seed4/jets.root",
+        "out/predict/lstm/seed4/more.root",
+        "out/predict/gru/seed2/jets.root",
+        "out/predict/gru/seed2/more.root",
+    ]
+    config["predict"]["inputs"].append(str(tmp_path / "b" / "*.root"))
+    with pytest.raises(ValueError, match="share the name 'jets'; rename one"):
+        predict_sources(config)
+    assert predict_args(config) == (
+        "--format root --chunk-size 10000 --tree Events --jet-r 0.8 --branch-map 'part_px=PF cands px'"
+    )
 
 
 @pytest.mark.slow
