@@ -171,3 +171,11 @@ def report_args():
     if e["pt_bins"] is not None:
         args.append("--pt-bins " + " ".join(str(edge) for edge in e["pt_bins"]))
     return " ".join(args)
+
+
+FIGURE_NAMES = ["roc", "pt_dependence", "mass_sculpting", "training_curves", "score_distributions", "gradient_reach"]
+
+
+def report_figure(name, category):
+    """A report figure's PNG, with its caption (workflow/report/<name>.rst) for `snakemake --report`."""
+    return report(f"{RESULTS}/report/{name}.png", caption=f"../report/{name}.rst", category=category)

@@ -16,7 +16,7 @@ rule evaluate:
         f"{RESULTS}/benchmarks/evaluate/{{model}}_seed{{seed}}.tsv"
     params:
         run_dir=lambda wildcards, input: os.path.dirname(input.artefact),
-        build=f"{RESULTS}/build",
+        build=lambda wildcards, input: os.path.dirname(os.path.dirname(input.train_summary)),
         outdir=lambda wildcards, output: os.path.dirname(output.scores),
         args=evaluate_args(),
     threads: 1

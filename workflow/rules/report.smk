@@ -1,17 +1,6 @@
 """Stage 5b: metrics.json, the figures and report.html from every evaluated run; the figures also go into
 Snakemake's own report (`snakemake --report report.zip`) with the captions in workflow/report/."""
 
-FIGURE_NAMES = ["roc", "pt_dependence", "mass_sculpting", "training_curves", "score_distributions", "gradient_reach"]
-
-
-def _figure(name, category):
-    return report(
-        f"{RESULTS}/report/{name}.png",
-        caption=f"../report/{name}.rst",
-        category=category,
-    )
-
-
 rule resolved_config:
     output:
         f"{RESULTS}/report/config.yaml",
@@ -31,12 +20,12 @@ rule report:
     output:
         metrics=f"{RESULTS}/report/metrics.json",
         html=report(f"{RESULTS}/report/report.html", caption="../report/report.rst", category="Report"),
-        roc=_figure("roc", "Performance"),
-        pt=_figure("pt_dependence", "Performance"),
-        sculpting=_figure("mass_sculpting", "Physics"),
-        curves=_figure("training_curves", "Training"),
-        scores=_figure("score_distributions", "Performance"),
-        reach=_figure("gradient_reach", "Training"),
+        roc=report_figure("roc", "Performance"),
+        pt=report_figure("pt_dependence", "Performance"),
+        sculpting=report_figure("mass_sculpting", "Physics"),
+        curves=report_figure("training_curves", "Training"),
+        scores=report_figure("score_distributions", "Performance"),
+        reach=report_figure("gradient_reach", "Training"),
         pdfs=expand(f"{RESULTS}/report/{{name}}.pdf", name=FIGURE_NAMES),
     log:
         f"{RESULTS}/logs/report/report.log",
@@ -44,7 +33,7 @@ rule report:
         f"{RESULTS}/benchmarks/report/report.tsv"
     params:
         evaluations=lambda wildcards, input: " ".join(os.path.dirname(p) for p in input.evaluations),
-        outdir=f"{RESULTS}/report",
+        outdir=lambda wildcards, output: os.path.dirname(output.metrics),
         args=report_args(),
     threads: 1
     resources:
