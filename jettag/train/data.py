@@ -298,10 +298,12 @@ class JetDataModule(LightningDataModule):
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
     def _epoch_source(self) -> Callable[[], int] | None:
-        """The attached trainer's current epoch, read when a pass over the training data begins."""
+        """The epoch the attached trainer is about to train, read when a pass over the training data
+        begins: the number Lightning gives samplers' ``set_epoch``. Not ``trainer.current_epoch``, which
+        on resuming from a checkpoint written after validation still names the epoch just finished."""
         if self.trainer is None:
             return None
-        return lambda: int(self.trainer.current_epoch)
+        return lambda: int(self.trainer.fit_loop.epoch_progress.current.processed)
 
     # -- loaders -----------------------------------------------------------------------------------------
 

@@ -213,10 +213,13 @@ def train_model(
         monitor="val/loss",
         mode="min",
         save_top_k=1,
-        save_last=True,
         auto_insert_metric_name=False,
         enable_version_counter=False,
     )
+    # last.ckpt after every epoch, written after best.ckpt so that it holds the best callback's new state.
+    # Not ``save_last=True``: Lightning 2.6 writes that one only in epochs that improved val/loss, so a run
+    # resumed from it would repeat the epochs since.
+    latest = ModelCheckpoint(dirpath=output_dir, filename="last", save_top_k=1, enable_version_counter=False)
     early_stopping = EarlyStopping(monitor="val/loss", mode="min", patience=patience)
     interactive = sys.stderr.isatty()  # a progress bar in a terminal, one plain line an epoch in batch jobs
     was_deterministic = torch.are_deterministic_algorithms_enabled()
@@ -240,7 +243,7 @@ def train_model(
                 precision=precision,
                 max_epochs=max_epochs,
                 gradient_clip_val=gradient_clip_val,
-                callbacks=[checkpoint, early_stopping, *([] if interactive else [EpochLines()])],
+                callbacks=[checkpoint, latest, early_stopping, *([] if interactive else [EpochLines()])],
                 logger=_loggers(output_dir),
                 default_root_dir=output_dir,
                 enable_progress_bar=interactive,
