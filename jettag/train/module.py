@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from lightning.pytorch import LightningModule
 from sklearn.metrics import roc_auc_score
 from torch import Tensor, nn
@@ -131,13 +132,19 @@ class TaggerModule(LightningModule):
 
     def _gathered(self, local: Tensor) -> Tensor:
         """``local`` of every rank, concatenated in rank order; ranks may hold different numbers of rows."""
-        if self.trainer.world_size == 1:
+        if self.trainer.world_size == 1 or not dist.is_initialized():
             return local
-        counts = self.all_gather(torch.tensor(len(local), device=self.device)).flatten().tolist()
-        padded = local.new_zeros((max(counts), *local.shape[1:]))
+        # torch.distributed directly: LightningModule.all_gather goes through a deprecated torch function
+        world_size = dist.get_world_size()
+        count = torch.tensor([len(local)], device=self.device)
+        counts = [torch.zeros_like(count) for _ in range(world_size)]
+        dist.all_gather(counts, count)
+        lengths = [int(c) for c in counts]
+        padded = local.new_zeros((max(lengths), *local.shape[1:]))
         padded[: len(local)] = local
-        everything = self.all_gather(padded)
-        return torch.cat([everything[rank, :count] for rank, count in enumerate(counts)])
+        pieces = [torch.empty_like(padded) for _ in range(world_size)]
+        dist.all_gather(pieces, padded)
+        return torch.cat([piece[:n] for piece, n in zip(pieces, lengths, strict=True)])
 
     def _collected(self, values: list[Tensor]) -> np.ndarray:
         local = torch.cat(values) if values else torch.empty(0, device=self.device)
