@@ -8,8 +8,12 @@ Side by side in one run, on the same built shards, with the same `RecurrentTagge
 - pad+bkt: length-bucketed batches padded to their own longest jet (jettag's default: unidirectional
   taggers run over the padding, which gives the same outputs as packing, and mask it in the read-out).
 Each mode runs forward, backward and an AdamW step over `--steps` batches; jets/s is the median of three.
-The data-wait fraction comes from a real Lightning fit (SimpleProfiler): time in the data loader's
-`next()` over time in training batches.
+
+Then a real Lightning fit of each model (`--epochs` epochs, SimpleProfiler) with the data module's two
+paths, side by side: the training split streamed from its shards (`streaming=True`, what `jettag train`
+uses) and read whole into memory (`streaming=False`). For each: jets/s over the training batches, data
+wait included, and the data-wait fraction (time in the data loader's `next()` over that plus the time in
+training batches).
 
     python benchmarks/training_throughput.py --build-dir results/smoke/build --steps 30
 """
@@ -21,6 +25,7 @@ import json
 import statistics
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +69,10 @@ def jets_per_second(model: nn.Module, data, order, pad_to, steps: int, packed: b
     return statistics.median(runs)
 
 
-def data_wait_fraction(spec: dict, build: Path, batch_size: int) -> float:
+def lightning_fit(
+    spec: dict, build: Path, batch_size: int, epochs: int, streaming: bool, num_workers: int
+) -> tuple[float, float]:
+    """``(jets/s, data-wait fraction)`` of the training batches of a Lightning fit."""
     data = JetDataModule(
         "sequence",
         build / "train" / "sequences.arrow",
@@ -72,27 +80,34 @@ def data_wait_fraction(spec: dict, build: Path, batch_size: int) -> float:
         batch_size=batch_size,
         bucket=True,
         seed=1,
+        streaming=streaming,
+        num_workers=num_workers,
     )
     data.setup("fit")
     module = TaggerModule(build_model(spec, data.n_features, 1), n_classes=1, model_config=spec)
     with tempfile.TemporaryDirectory() as tmp:
         profiler = SimpleProfiler(dirpath=tmp, filename="profile")  # its table goes to a file, not stdout
-        trainer = Trainer(
-            max_epochs=2,
-            accelerator="cpu",
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            profiler=profiler,
-            default_root_dir=tmp,
-            limit_val_batches=0,
-        )
-        trainer.fit(module, datamodule=data)
+        with warnings.catch_warnings():
+            # as in jettag.train.fit: Slurm's tools on the machine, and the stream's exact length
+            warnings.filterwarnings("ignore", "The `srun` command is available")
+            warnings.filterwarnings("ignore", "Your `IterableDataset` has `__len__` defined")
+            trainer = Trainer(
+                max_epochs=epochs,
+                accelerator="cpu",
+                logger=False,
+                enable_checkpointing=False,
+                enable_progress_bar=False,
+                enable_model_summary=False,
+                profiler=profiler,
+                default_root_dir=tmp,
+                limit_val_batches=0,
+            )
+            trainer.fit(module, datamodule=data)
     durations = profiler.recorded_durations
     waiting = sum(sum(v) for k, v in durations.items() if "train_dataloader_next" in k)
     stepping = sum(sum(v) for k, v in durations.items() if k == "run_training_batch")
-    return waiting / (waiting + stepping)
+    jets = epochs * data.layouts["train"].n_jets
+    return jets / (waiting + stepping), waiting / (waiting + stepping)
 
 
 def main() -> None:
@@ -103,6 +118,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=3, help="epochs of each Lightning fit")
+    parser.add_argument("--num-workers", type=int, default=0, help="data-loader workers of each fit")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/out/training_throughput.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -128,19 +145,26 @@ def main() -> None:
             "packed_jets_per_s": rate(shuffled, None, True),
             "packed_bucketed_jets_per_s": rate(bucketed, None, True),
             "padded_bucketed_jets_per_s": rate(bucketed, None, False),
-            "data_wait_fraction": data_wait_fraction(spec, args.build_dir, args.batch_size),
         }
+        for streaming, path in ((False, "in_memory"), (True, "streamed")):
+            speed, wait = lightning_fit(
+                spec, args.build_dir, args.batch_size, args.epochs, streaming, args.num_workers
+            )
+            row[f"fit_{path}_jets_per_s"] = speed
+            row[f"data_wait_{path}"] = wait
         rows.append({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()})
     print(
-        f"{'model':6} {'pad-to-max':>10} {'packed':>10} {'pack+bkt':>10} {'pad+bkt':>10} {'data wait':>10}"
-        f"   (jets/s; CPU, "
-        f"{args.threads} thread, batch {args.batch_size}, max length {max_length})"
+        f"{'model':6} {'pad-to-max':>10} {'packed':>10} {'pack+bkt':>10} {'pad+bkt':>10}"
+        f" {'fit, mem':>10} {'wait, mem':>10} {'fit, strm':>10} {'wait, strm':>10}"
+        f"   (jets/s; CPU, {args.threads} thread, batch {args.batch_size}, max length {max_length}, "
+        f"{args.num_workers} workers)"
     )
     for r in rows:
         print(
             f"{r['model']:6} {r['padded_to_max_jets_per_s']:10.0f} {r['packed_jets_per_s']:10.0f} "
             f"{r['packed_bucketed_jets_per_s']:10.0f} {r['padded_bucketed_jets_per_s']:10.0f}"
-            f" {100 * r['data_wait_fraction']:9.1f}%"
+            f" {r['fit_in_memory_jets_per_s']:10.0f} {100 * r['data_wait_in_memory']:9.1f}%"
+            f" {r['fit_streamed_jets_per_s']:10.0f} {100 * r['data_wait_streamed']:9.1f}%"
         )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(rows, indent=2) + "\n")
