@@ -20,17 +20,17 @@ rank 0 writes: checkpoints (Lightning's), logs, ``model.pt``, ``artefact.json``,
 
 On CPUs, ``accelerator="cpu", devices=N, strategy="ddp"`` starts N processes (the command is run again
 for ranks 1..N-1) that talk over gloo. On a Slurm cluster Lightning takes the ranks from Slurm
-(``SLURMEnvironment``) instead: one task per GPU, started by ``srun``, and ``devices`` / ``num_nodes``
-equal to what was allocated::
+(``SLURMEnvironment``) instead: one task per GPU, each started by ``srun``, with ``devices`` = GPUs per
+node = ``--ntasks-per-node`` and ``num_nodes`` = ``--nodes`` (Lightning refuses a mismatch)::
 
     #SBATCH --nodes=2
-    #SBATCH --ntasks-per-node=4        # = GPUs per node = devices
-    #SBATCH --gres=gpu:4
-    #SBATCH --cpus-per-task=8          # data-loader workers + 1
-    srun jettag train ... --accelerator gpu --devices 4 --strategy ddp   # num_nodes=2 on the Trainer
+    #SBATCH --ntasks-per-node=4        # one task per GPU: = devices
+    #SBATCH --gres=gpu:4               # GPUs per node
+    #SBATCH --cpus-per-task=5          # data-loader workers + 1
+    srun jettag train ... --accelerator gpu --devices 4 --num-nodes 2 --strategy ddp --num-workers 4
 
-Without ``srun`` Lightning would start its own processes inside one Slurm task and the ranks of other
-nodes would never join.
+(``train_model(num_nodes=2, ...)`` from Python.) Without ``srun`` Lightning starts its own processes
+inside a single Slurm task and the ranks of other nodes never join. NCCL is the backend between GPUs.
 """
 
 from __future__ import annotations
