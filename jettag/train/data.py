@@ -8,7 +8,8 @@ batches and checks that they agree (:func:`jettag.train.arrays.scan_split`), rea
 ``streaming=True`` (the default, and what ``jettag train`` uses): batches come from
 :class:`jettag.train.streaming.ShardStream`, which reads a record batch at a time into a shuffle buffer of
 ``shuffle_buffer`` jets per stream, so memory does not grow with the split (10x the jets in 10x the shard
-files trains in the same memory). Units are split between ranks and then between data-loader workers;
+files trains in the same memory; a rank holds ``max(num_workers, 1)`` buffers). Units are split between
+ranks and then between data-loader workers, so the batches depend on both counts as well as on the seed;
 validation and test see every jet once, in file order, each rank its contiguous share.
 
 ``streaming=False``: a split is read whole into numpy (a million jets of 128 constituents and 7 features
