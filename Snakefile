@@ -36,3 +36,9 @@ rule all:
         f"{RESULTS}/report/metrics.json",
         f"{RESULTS}/report/report.html",
     default_target: True
+
+
+onstart:
+    # under the Slurm executor, an unreachable cluster stops the run here with a clear message
+    if workflow.executor_plugin is not None and workflow.executor_plugin.name == "slurm":
+        require_slurm()

@@ -244,7 +244,17 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--accelerator", default="auto")
     p.add_argument("--devices", default="auto", help="auto, a count, or comma-separated ids")
     p.add_argument("--strategy", default="auto", help="auto, or ddp")
+    p.add_argument("--num-nodes", type=int, default=1, help="nodes of a multi-node DDP run (under srun)")
     p.add_argument("--precision", default=None, help="default: bf16-mixed on GPUs that support it, else 32")
+    p.add_argument(
+        "--streaming",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="stream the shards a record batch at a time (default), or read each split whole into memory",
+    )
+    p.add_argument(
+        "--shuffle-buffer", type=int, default=32768, help="jets in the streaming shuffle buffer per worker"
+    )
     p.set_defaults(func=_run_train)
 
     p = sub.add_parser("train-bdt", help="train the BDT baseline on the high-level features")
@@ -285,6 +295,8 @@ def _run_train(args: argparse.Namespace) -> None:
         num_workers=args.num_workers,
         bucket=not args.no_bucket,
         seed=args.seed,
+        streaming=args.streaming,
+        shuffle_buffer=args.shuffle_buffer,
     )
     metrics = train_model(
         spec,
@@ -295,6 +307,7 @@ def _run_train(args: argparse.Namespace) -> None:
         accelerator=args.accelerator,
         devices=_devices(args.devices),
         strategy=args.strategy,
+        num_nodes=args.num_nodes,
         precision=args.precision,
         gradient_clip_val=args.gradient_clip_val or None,
         patience=args.patience,

@@ -138,6 +138,8 @@ def train_args():
         f"--num-workers {t['num_workers']}",
         f"--accelerator {t['accelerator']}",
         f"--strategy {t['strategy']}",
+        f"--num-nodes {t['num_nodes']}",
+        f"--shuffle-buffer {t['shuffle_buffer']}",
     ]
     devices = t["devices"]
     args.append(f"--devices {','.join(map(str, devices)) if isinstance(devices, list) else devices}")
@@ -145,6 +147,8 @@ def train_args():
         args.append(f"--precision {t['precision']}")
     if not t["bucket"]:
         args.append("--no-bucket")
+    if not t["streaming"]:
+        args.append("--no-streaming")
     return " ".join(args)
 
 
@@ -179,3 +183,42 @@ FIGURE_NAMES = ["roc", "pt_dependence", "mass_sculpting", "training_curves", "sc
 def report_figure(name, category):
     """A report figure's PNG, with its caption (workflow/report/<name>.rst) for `snakemake --report`."""
     return report(f"{RESULTS}/report/{name}.png", caption=f"../report/{name}.rst", category=category)
+
+
+def ddp_launch(wildcards, resources):
+    """The launcher of a multi-process training under Slurm: with an `mpi` resource (e.g. "srun", see the
+    Slurm profile) one training process per task, as Lightning's DDP expects from its SLURM environment;
+    without, nothing: Lightning starts the processes itself."""
+    mpi = resources.get("mpi") if hasattr(resources, "get") else getattr(resources, "mpi", None)
+    if not mpi:
+        return ""
+    nodes = resources.get("nodes", 1) or 1
+    tasks = resources.get("tasks_per_node", 1) or 1
+    cpus = resources.get("cpus_per_task", 1) or 1
+    return f"{mpi} --nodes={nodes} --ntasks-per-node={tasks} --cpus-per-task={cpus}"
+
+
+def require_slurm():
+    """Stop before any submission when the Slurm cluster cannot be reached, saying what was tried."""
+    import shutil
+    import subprocess
+
+    missing = [tool for tool in ("sbatch", "squeue", "sinfo", "scontrol") if shutil.which(tool) is None]
+    if missing:
+        raise WorkflowError(
+            f"the slurm executor needs the Slurm client commands, but {', '.join(missing)} "
+            "are not on PATH: run on a login node of your cluster (or load its Slurm module); "
+            "nothing was submitted"
+        )
+    try:
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=60)
+        answer = (ping.stdout + ping.stderr).strip()
+        up = ping.returncode == 0 and "UP" in answer
+    except subprocess.TimeoutExpired:
+        answer, up = "no answer within 60 s", False
+    if not up:
+        raise WorkflowError(
+            "the Slurm cluster is unreachable: its controller does not answer "
+            f"(`scontrol ping`: {answer or 'no output'}); check SLURM_CONF and that slurmctld runs, "
+            "then run again; nothing was submitted"
+        )

@@ -49,6 +49,7 @@ rule train:
         model="(?!bdt$)[A-Za-z0-9_-]+",
     params:
         args=train_args(),
+        launch=ddp_launch,
         build=lambda wildcards, input: os.path.dirname(input.standardisation),
         outdir=lambda wildcards: f"{RESULTS}/train/{wildcards.model}/seed{wildcards.seed}",
     threads: config["train"]["threads"]
@@ -56,5 +57,5 @@ rule train:
         mem_mb=4000,
         runtime=240,
     shell:
-        "jettag train --model {input.model} --build-dir {params.build} --output-dir {params.outdir}"
+        "{params.launch} jettag train --model {input.model} --build-dir {params.build} --output-dir {params.outdir}"
         " --seed {wildcards.seed} --threads {threads} {params.args} 2> {log}"
