@@ -239,3 +239,22 @@ def test_smoke_workflow_runs_as_slurm_jobs_and_trains_what_a_local_run_trains(sl
     assert again.returncode == 0, again.stdout[-3000:]
     assert "Nothing to be done" in again.stdout
     assert "submitted with SLURM jobid" not in again.stdout
+
+
+def test_an_unreachable_controller_stops_the_run_before_any_job_with_a_clear_message(slurm_cluster, tmp_path):
+    """With the Slurm commands installed but no controller where the configuration points, the run stops
+    at its start, says that the cluster does not answer, and submits nothing."""
+    conf = Path("/etc/slurm/slurm.conf").read_text()
+    nowhere = re.sub(r"(?m)^SlurmctldPort=.*\n?", "", conf) + "SlurmctldPort=9\n"
+    (tmp_path / "slurm.conf").write_text(nowhere)
+    _, config = smoke_config(tmp_path)
+    run = Snakemake(
+        tmp_path / "run", "--profile", str(PROFILES / "slurm"), "--configfile", str(config),
+        "--config", f"results={tmp_path / 'results'}", env={"SLURM_CONF": str(tmp_path / "slurm.conf")},
+    ).wait(timeout=300)  # fmt: skip
+    assert run.returncode != 0
+    unreachable = "the Slurm cluster is unreachable: its controller does not answer"
+    assert unreachable in run.stdout, run.stdout[-3000:]
+    assert "nothing was submitted" in run.stdout
+    assert "submitted with SLURM jobid" not in run.stdout
+    assert not (tmp_path / "results" / "generate").exists()
