@@ -52,6 +52,15 @@ def test_readme_main_job_runs_snakemake_on_the_default_config():
     assert "pip install" in main_job
 
 
+def test_readme_cluster_command_uses_the_slurm_profile_the_slurm_test_runs():
+    cluster_job = commands("cluster-job")
+    profile = re.search(r"--profile (\S+)", cluster_job).group(1)
+    assert profile == "workflow/profiles/slurm"
+    settings = yaml.safe_load((ROOT / profile / "config.yaml").read_text())
+    assert settings["executor"] == "slurm"
+    assert settings["retries"] >= 1
+
+
 def test_workflow_schema_is_the_package_schema():
     linked = (ROOT / "workflow/schemas/config.schema.yaml").resolve()
     assert linked == (ROOT / "jettag/schemas/config.schema.yaml").resolve()
