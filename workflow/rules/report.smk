@@ -1,6 +1,11 @@
 """Stage 5b: metrics.json, the figures and report.html from every evaluated run; the figures also go into
 Snakemake's own report (`snakemake --report report.zip`) with the captions in workflow/report/."""
 
+# writing one small file is not worth a cluster job
+localrules:
+    resolved_config,
+
+
 rule resolved_config:
     output:
         f"{RESULTS}/report/config.yaml",
