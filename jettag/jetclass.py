@@ -79,7 +79,12 @@ LABEL_BRANCHES: dict[str, np.dtype] = {
 COUNTER_BRANCH = "npart"
 
 #: processes jettag can generate, named after the JetClass class (label branch minus ``label_``)
-PROCESS_LABELS: dict[str, str] = {"Tbqq": "label_Tbqq", "QCD": "label_QCD"}
+PROCESS_LABELS: dict[str, str] = {
+    "Tbqq": "label_Tbqq",
+    "Wqq": "label_Wqq",
+    "Zqq": "label_Zqq",
+    "QCD": "label_QCD",
+}
 
 
 def all_branches() -> dict[str, np.dtype]:

@@ -1,4 +1,4 @@
-"""Pythia8 + FastJet generation of top-quark and QCD jets in the JetClass ROOT schema."""
+"""Pythia8 + FastJet generation of top-quark, W, Z and QCD jets in the JetClass ROOT schema."""
 
 from jettag.generate.shard import GenerationSettings, generate_shard
 

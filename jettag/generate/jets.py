@@ -1,4 +1,4 @@
-"""From Pythia event batches to JetClass jets: final state, anti-kt clustering, top matching, substructure.
+"""From Pythia event batches to JetClass jets: final state, anti-kt clustering, decay matching, substructure.
 
 Everything works on whole batches of events at once: the event record is flattened to numpy arrays once,
 FastJet's array interface clusters every event of the batch in one call, and per-particle quantities are
@@ -7,6 +7,7 @@ computed on flat arrays. That keeps the Python cost per event small next to Pyth
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import awkward as ak
@@ -22,11 +23,12 @@ from jettag.substructure import n_subjettiness, soft_drop_mass
 __all__ = [
     "JetSelection",
     "Jets",
+    "boson_decays",
     "cluster_jets",
     "final_state",
     "flatten_events",
     "jetclass_columns",
-    "match_tops",
+    "match_decays",
     "top_decays",
 ]
 
@@ -129,16 +131,26 @@ def cluster_jets(particles: Particles, selection: JetSelection) -> Jets:
     return all_jets.subset((v.pt <= selection.pt_max) & (np.abs(v.eta) < selection.eta_max))
 
 
-def top_decays(events: Particles) -> dict[str, np.ndarray]:
-    """Every hadronically decaying top of each event: the event index and the four-momenta of the top
-    (last copy, before decay), its b quark and the two quarks of its W (as they leave the decay)."""
+def _record(events: Particles) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per record entry: event index, |PDG id|, flat first and last daughter (0: none), four-momentum."""
     starts = np.cumsum(events.counts) - events.counts
     event_of = np.repeat(np.arange(len(events.counts)), events.counts)
     pid = np.abs(events["id"])
     d1 = np.where(events["daughter1"] > 0, events["daughter1"] + starts[event_of], 0)
     d2 = np.where(events["daughter2"] > 0, events["daughter2"] + starts[event_of], 0)
     mom = np.stack([events[k] for k in ("px", "py", "pz", "E")], axis=1)
+    return event_of, pid, d1, d2, mom
 
+
+def _is_quark(pid: np.ndarray) -> np.ndarray:
+    """u, d, s, c or b (the quarks a W or Z decays to at the LHC)."""
+    return (pid >= 1) & (pid <= 5)
+
+
+def top_decays(events: Particles) -> dict[str, np.ndarray]:
+    """Every hadronically decaying top of each event: the event index and the four-momenta of the top
+    (last copy, before decay), its b quark and the two quarks of its W (as they leave the decay)."""
+    event_of, pid, d1, d2, mom = _record(events)
     top = np.flatnonzero((pid == 6) & (d1 > 0) & (pid[d1] != 6))
     first, second = d1[top], d2[top]
     bottom = np.where(pid[first] == 5, first, second)
@@ -150,14 +162,7 @@ def top_decays(events: Particles) -> dict[str, np.ndarray]:
             break
         w = np.where(move, nxt, w)
     q1, q2 = d1[w], d2[w]
-    hadronic = (
-        (pid[bottom] == 5)
-        & (pid[w] == 24)
-        & (pid[q1] >= 1)
-        & (pid[q1] <= 5)
-        & (pid[q2] >= 1)
-        & (pid[q2] <= 5)
-    )
+    hadronic = (pid[bottom] == 5) & (pid[w] == 24) & _is_quark(pid[q1]) & _is_quark(pid[q2])
     return {
         "event": event_of[top[hadronic]],
         "top": mom[top[hadronic]],
@@ -167,24 +172,45 @@ def top_decays(events: Particles) -> dict[str, np.ndarray]:
     }
 
 
-def match_tops(jets: Jets, tops: dict[str, np.ndarray], jet_r: float) -> np.ndarray:
-    """True for each jet that contains a hadronic top and its three decay quarks within ``jet_r``."""
+def boson_decays(events: Particles, pdg: int) -> dict[str, np.ndarray]:
+    """Every W (``pdg`` 24) or Z (23) of each event that decays to two quarks: the event index and the
+    four-momenta of the boson (last copy, before decay) and of its two quarks (as they leave the decay)."""
+    event_of, pid, d1, d2, mom = _record(events)
+    boson = np.flatnonzero((pid == pdg) & (d1 > 0) & (pid[d1] != pdg))
+    q1, q2 = d1[boson], d2[boson]
+    hadronic = (q2 == q1 + 1) & _is_quark(pid[q1]) & _is_quark(pid[q2])
+    return {
+        "event": event_of[boson[hadronic]],
+        "boson": mom[boson[hadronic]],
+        "q1": mom[q1[hadronic]],
+        "q2": mom[q2[hadronic]],
+    }
+
+
+def match_decays(
+    jets: Jets, decays: dict[str, np.ndarray], partons: Sequence[str], jet_r: float
+) -> np.ndarray:
+    """True for each jet that contains all ``partons`` of one decay in ``decays`` within ``jet_r``.
+
+    ``decays`` holds an ``event`` index and, per parton name, one four-momentum row per decay
+    (as from :func:`top_decays` or :func:`boson_decays`).
+    """
     jet = vector.array(jets.p4)
-    order = np.argsort(tops["event"], kind="stable")
-    events = tops["event"][order]
-    partons = [
-        vector.array({k: tops[name][order][:, i] for i, k in enumerate(("px", "py", "pz", "E"))})
-        for name in ("top", "b", "q1", "q2")
+    order = np.argsort(decays["event"], kind="stable")
+    events = decays["event"][order]
+    momenta = [
+        vector.array({k: decays[name][order][:, i] for i, k in enumerate(("px", "py", "pz", "E"))})
+        for name in partons
     ]
     lo = np.searchsorted(events, jets.event, side="left")
     hi = np.searchsorted(events, jets.event, side="right")
     matched = np.zeros(len(jets), dtype=bool)
     for k in range(int((hi - lo).max(initial=0))):
         valid = lo + k < hi
-        t = np.where(valid, lo + k, 0)
+        d = np.where(valid, lo + k, 0)
         inside = valid.copy()
-        for parton in partons:
-            inside &= jet.deltaR(parton[t]) < jet_r
+        for parton in momenta:
+            inside &= jet.deltaR(parton[d]) < jet_r
         matched |= inside
     return matched
 

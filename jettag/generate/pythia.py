@@ -13,6 +13,23 @@ __all__ = ["PROCESS_CARDS", "ParticleTable", "make_pythia"]
 PROCESS_CARDS: dict[str, list[str]] = {
     # hadronic ttbar: both W bosons forced to quarks, so each event can give two top jets
     "Tbqq": ["Top:gg2ttbar = on", "Top:qqbar2ttbar = on", "24:onMode = off", "24:onIfAny = 1 2 3 4 5"],
+    # W + parton, the W forced to quarks (u d, u s, u b, c d, c s, c b): the W recoils against the parton,
+    # so pTHat is the W's pT and the jet pT window selects boosted W bosons
+    "Wqq": [
+        "WeakBosonAndParton:qqbar2Wg = on",
+        "WeakBosonAndParton:qg2Wq = on",
+        "24:onMode = off",
+        "24:onIfAny = 1 2 3 4 5",
+    ],
+    # Z + parton, Z only (no photon exchange), forced to q qbar with q = u, d, s, c, b: every flavour a Z
+    # decays to, b included, since no JetClass class holds Z -> b bbar apart from Zqq
+    "Zqq": [
+        "WeakBosonAndParton:qqbar2gmZg = on",
+        "WeakBosonAndParton:qg2gmZq = on",
+        "WeakZ0:gmZmode = 2",
+        "23:onMode = off",
+        "23:onIfAny = 1 2 3 4 5",
+    ],
     # QCD dijets: all hard 2 -> 2 QCD processes
     "QCD": ["HardQCD:all = on"],
 }

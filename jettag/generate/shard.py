@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -13,21 +15,31 @@ import numpy as np
 from jettag import __version__
 from jettag.generate.jets import (
     JetSelection,
+    boson_decays,
     cluster_jets,
     final_state,
     flatten_events,
     jetclass_columns,
-    match_tops,
+    match_decays,
     top_decays,
 )
 from jettag.generate.pythia import ParticleTable, make_pythia
 from jettag.jetclass import PROCESS_LABELS
+from jettag.particles import Particles
 from jettag.progress import Progress
 from jettag.rootio import JetClassWriter
 
 __all__ = ["GenerationSettings", "generate_shard"]
 
 log = logging.getLogger(__name__)
+
+#: processes whose jets must contain a hadronic decay: how to find the decays in the event record, and
+#: which of their partons must all lie within Delta R < R of the jet axis (QCD jets are all kept)
+DECAY_MATCHING: dict[str, tuple[Callable[[Particles], dict[str, np.ndarray]], tuple[str, ...]]] = {
+    "Tbqq": (top_decays, ("top", "b", "q1", "q2")),
+    "Wqq": (partial(boson_decays, pdg=24), ("q1", "q2")),
+    "Zqq": (partial(boson_decays, pdg=23), ("q1", "q2")),
+}
 
 
 @dataclass(frozen=True)
@@ -69,7 +81,8 @@ def generate_shard(
     """Generate ``settings.n_jets`` jets into ``output``; return (and optionally write) the counts.
 
     Every jet in the pT/|eta| window is written for QCD; for tops only jets that contain a hadronic top
-    and its three decay quarks (Delta R < R) are written, and the others are counted as ``unmatched``.
+    and its three decay quarks (Delta R < R) are written, for W and Z only jets that contain both quarks
+    of the boson's decay, and the others are counted as ``unmatched``.
     """
     label = PROCESS_LABELS[settings.process]
     selection = JetSelection(settings.jet_r, settings.pt_min, settings.pt_max, settings.eta_max)
@@ -99,8 +112,9 @@ def generate_shard(
             events = flatten_events(batch.prt)
             jets = cluster_jets(final_state(events, table, eta_limit), selection)
             counts["jets_in_window"] += len(jets)
-            if settings.process == "Tbqq":
-                matched = match_tops(jets, top_decays(events), settings.jet_r)
+            if settings.process in DECAY_MATCHING:
+                find_decays, partons = DECAY_MATCHING[settings.process]
+                matched = match_decays(jets, find_decays(events), partons, settings.jet_r)
                 counts["jets_unmatched"] += int((~matched).sum())
                 jets = jets.subset(matched)
             take = min(len(jets), settings.n_jets - counts["jets_written"])

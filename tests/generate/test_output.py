@@ -92,7 +92,7 @@ def test_a_write_that_fails_half_way_leaves_no_file(generated, tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"process": "Zqq"}, "unknown process 'Zqq'"),
+        ({"process": "Hbb"}, "unknown process 'Hbb'"),
         ({"n_jets": 0}, "n_jets must be at least 1"),
         ({"pt_min": 700.0, "pt_max": 600.0}, "pt_min"),
     ],
