@@ -4,42 +4,20 @@ from __future__ import annotations
 
 import awkward as ak
 import fastjet
-import hist
 import numpy as np
 import pytest
-import uproot
 import vector
 
 from jettag.jetclass import LABEL_BRANCHES
+from tests.generate.conftest import jet_vectors, peak, read
 
 vector.register_awkward()
-
-
-def read(path) -> ak.Array:
-    return uproot.open(path)["tree"].arrays()
-
-
-def jet_vectors(a: ak.Array) -> vector.MomentumNumpy4D:
-    return vector.array(
-        {
-            "pt": a.jet_pt.to_numpy(),
-            "eta": a.jet_eta.to_numpy(),
-            "phi": a.jet_phi.to_numpy(),
-            "E": a.jet_energy,
-        }
-    )
 
 
 def constituents(a: ak.Array) -> ak.Array:
     return ak.zip(
         {"px": a.part_px, "py": a.part_py, "pz": a.part_pz, "E": a.part_energy}, with_name="Momentum4D"
     )
-
-
-def peak(values: np.ndarray, start: float = 0.0, stop: float = 300.0, bins: int = 30) -> float:
-    """Centre of the most populated bin."""
-    h = hist.Hist.new.Reg(bins, start, stop, name="m").Double().fill(values)
-    return float(h.axes[0].centers[np.argmax(h.values())])
 
 
 def min_pair_subjet_mass(a: ak.Array) -> np.ndarray:
