@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.smoke import smoke_config
+
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ROOT / "workflow" / "profiles"
 
@@ -55,15 +57,6 @@ class Snakemake:
                 self.process.wait()
             pytest.fail(f"{' '.join(self.args)} ran past {timeout} s:\n{self.log.read_text()[-5000:]}")
         return subprocess.CompletedProcess(self.args, self.process.returncode, self.log.read_text(), "")
-
-
-def smoke_config(tmp_path: Path) -> tuple[dict, Path]:
-    """configs/smoke.yaml, with the model files found from the scratch directory."""
-    smoke = yaml.safe_load((ROOT / "configs/smoke.yaml").read_text())
-    smoke["train"]["model_dir"] = str(ROOT / "configs/models")
-    path = tmp_path / "smoke.yaml"
-    path.write_text(yaml.safe_dump(smoke))
-    return smoke, path
 
 
 def this_cluster_profile(tmp_path: Path) -> Path:

@@ -14,6 +14,7 @@ import uproot
 import yaml
 
 from jettag.shards import num_rows
+from tests.smoke import smoke_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,15 +56,6 @@ def test_bad_config_stops_before_any_rule_runs(tmp_path):
     assert "generate.jets_per_shard" in output
     assert "'generate.shard' is not known; did you mean 'shards'?" in output
     assert not (tmp_path / "results").exists()
-
-
-def smoke_config(tmp_path: Path) -> tuple[dict, Path]:
-    """configs/smoke.yaml, with the model files found from the scratch directory."""
-    smoke = yaml.safe_load((ROOT / "configs/smoke.yaml").read_text())
-    smoke["train"]["model_dir"] = str(ROOT / "configs/models")
-    path = tmp_path / "smoke.yaml"
-    path.write_text(yaml.safe_dump(smoke))
-    return smoke, path
 
 
 def check_report(results: Path, smoke: dict, dataset: dict) -> None:
