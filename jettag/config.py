@@ -110,7 +110,14 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
                 )
     overlap = sorted(set(config["signal"]) & set(config["background"]))
     if overlap:
-        problems.append(f"config keys 'signal' and 'background' share {', '.join(overlap)}")
+        problems.append(
+            f"config keys 'signal' and 'background' share {', '.join(overlap)}: a label belongs to one class"
+        )
+    if config["multiclass"] and len(config["signal"]) < 2:
+        problems.append(
+            f"config key 'multiclass': true needs at least two labels in 'signal' (got {config['signal']}); "
+            "one signal label against the background is the binary tagger: set multiclass: false"
+        )
     return problems + _predict_problems(config)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import awkward as ak
@@ -11,7 +12,7 @@ import vector
 from jettag.particles import Particles
 from jettag.substructure import n_subjettiness, soft_drop_mass
 
-__all__ = ["DROP_REASONS", "PID_BRANCHES", "Selection", "prepare_chunk"]
+__all__ = ["DROP_REASONS", "PID_BRANCHES", "Selection", "check_classes", "class_names", "prepare_chunk"]
 
 #: every reason a jet can be dropped for, in the order they are checked (a jet counts under the first)
 DROP_REASONS = (
@@ -43,6 +44,37 @@ class Selection:
     pt_max: float | None = None
     eta_max: float | None = None
     jet_r: float = 0.8
+
+
+def check_classes(signal: Sequence[str], background: Sequence[str], multiclass: bool) -> None:
+    """Refuse class definitions that make no sense: a label in both lists, or a multi-class tagger with a
+    single signal class (that is the binary tagger)."""
+    if not signal or not background:
+        raise ValueError(f"need signal and background labels, got signal {signal}, background {background}")
+    overlap = sorted(set(signal) & set(background))
+    if overlap:
+        raise ValueError(f"labels {', '.join(overlap)} are both signal and background")
+    if len(set(signal)) != len(signal):
+        raise ValueError(f"signal labels {list(signal)} repeat a label")
+    if multiclass and len(signal) < 2:
+        raise ValueError(
+            f"multi-class needs at least two signal labels, got {list(signal)}; one signal label against "
+            "the background is the binary tagger"
+        )
+
+
+def class_names(signal: Sequence[str], background: Sequence[str], multiclass: bool) -> list[str]:
+    """The name of each class, by label value.
+
+    Binary: ``["background", "signal"]``. Multi-class: class 0 is the background (named after its label
+    without ``label_`` when there is one background label, else ``"background"``), class i+1 is
+    ``signal[i]`` without ``label_``: ``["QCD", "Tbqq", "Wqq"]``.
+    """
+    check_classes(signal, background, multiclass)
+    if not multiclass:
+        return ["background", "signal"]
+    first = background[0].removeprefix("label_") if len(background) == 1 else "background"
+    return [first, *(label.removeprefix("label_") for label in signal)]
 
 
 def _flat(values: ak.Array) -> np.ndarray:
@@ -78,12 +110,18 @@ def _sum_per_jet(flat: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def prepare_chunk(
-    chunk: ak.Array, signal: list[str], background: list[str], selection: Selection
+    chunk: ak.Array,
+    signal: Sequence[str],
+    background: Sequence[str],
+    selection: Selection,
+    multiclass: bool = False,
 ) -> tuple[ak.Array, np.ndarray, dict[str, int]]:
     """Validate and complete one chunk.
 
-    Returns the kept jets (canonical fields, ``label`` 1 for signal and 0 for background), the index of each
-    kept jet within the chunk, and the number of jets dropped for each reason of :data:`DROP_REASONS`.
+    Returns the kept jets (canonical fields and ``label``: 1 for signal and 0 for background, or with
+    ``multiclass`` 0 for background and i+1 for ``signal[i]``), the index of each kept jet within the chunk,
+    and the number of jets dropped for each reason of :data:`DROP_REASONS`. A jet with a signal and a
+    background label, or with two signal labels in multi-class, is ``ambiguous_label``.
     """
     n = len(chunk)
     reason = np.full(n, -1)
@@ -94,14 +132,20 @@ def prepare_chunk(
     counts = ak.to_numpy(ak.num(chunk["part_px"]))
     drop(counts == 0, "no_constituents")
     drop(~_finite(chunk, counts), "non_finite")
-    is_signal = np.zeros(n, dtype=bool)
+    n_signal = np.zeros(n, dtype=np.int64)
+    signal_class = np.zeros(n, dtype=np.int8)
+    for i, label in enumerate(signal):
+        hit = ak.to_numpy(chunk[label]) != 0
+        n_signal += hit
+        signal_class[hit] = i + 1
+    is_signal = n_signal > 0
     is_background = np.zeros(n, dtype=bool)
-    for label in signal:
-        is_signal |= ak.to_numpy(chunk[label]) != 0
     for label in background:
         is_background |= ak.to_numpy(chunk[label]) != 0
     drop(~is_signal & ~is_background, "unknown_label")
     drop(is_signal & is_background, "ambiguous_label")
+    if multiclass:
+        drop(n_signal > 1, "ambiguous_label")
 
     # jet axis and kinematics: the file's own when present, else the sum of the constituents
     p = {k: ak.values_astype(chunk[k], np.float64) for k in _MOMENTA}
@@ -126,7 +170,7 @@ def prepare_chunk(
     kept = np.flatnonzero(reason < 0)
     dropped = {name: int((reason == i).sum()) for i, name in enumerate(DROP_REASONS)}
     out = _complete(chunk[kept], {k: v[kept] for k, v in jet.items()}, selection.jet_r)
-    out["label"] = is_signal[kept].astype(np.int8)
+    out["label"] = (signal_class if multiclass else is_signal)[kept].astype(np.int8)
     return ak.zip(out, depth_limit=1), kept, dropped
 
 

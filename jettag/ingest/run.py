@@ -15,9 +15,10 @@ import numpy as np
 
 from jettag import __version__
 from jettag.ingest.errors import IngestError
-from jettag.ingest.prepare import DROP_REASONS, Selection, prepare_chunk
+from jettag.ingest.prepare import DROP_REASONS, Selection, class_names, prepare_chunk
 from jettag.ingest.readers import iterate_file
 from jettag.ingest.split import SPLITS, assign_splits, jet_uniform
+from jettag.ingest.summary import add_counts, split_counts
 from jettag.progress import Progress
 from jettag.shards import ShardWriter
 
@@ -28,7 +29,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class IngestSettings:
-    """What ingest needs beyond the file: classes, cuts, split, chunking and what to do with bad files."""
+    """What ingest needs beyond the file: classes, cuts, split, chunking and what to do with bad files.
+
+    ``multiclass``: each ``signal`` label is a class of its own (label i+1), the ``background`` labels
+    together class 0; otherwise signal is 1 and background 0."""
 
     signal: list[str]
     background: list[str]
@@ -39,6 +43,12 @@ class IngestSettings:
     on_bad_file: str = "error"
     branch_map: Mapping[str, str] = field(default_factory=dict)
     tree: str = "tree"
+    multiclass: bool = False
+
+    @property
+    def label_names(self) -> list[str]:
+        """Class names by label value (:func:`jettag.ingest.prepare.class_names`)."""
+        return class_names(self.signal, self.background, self.multiclass)
 
 
 class _SplitWriters:
@@ -76,9 +86,10 @@ def ingest_file(
     empty shards, so one damaged file among many need not stop a run.
     """
     outputs = {split: Path(outputs[split]) for split in SPLITS}
+    names = settings.label_names  # refuses a label in both lists, or multi-class with one signal label
     start = time.perf_counter()
     counts = {"jets_read": 0, "jets_kept": 0, "dropped": dict.fromkeys(DROP_REASONS, 0)}
-    per_split = {s: {"jets": 0, "signal": 0, "background": 0} for s in SPLITS}
+    per_split = {s: split_counts(names) for s in SPLITS}
     labels = [*settings.signal, *settings.background]
     writers = _SplitWriters(outputs)
     skipped = None
@@ -89,7 +100,7 @@ def ingest_file(
             path, labels, settings.chunk_size, settings.branch_map, settings.tree
         ):
             jets, kept, dropped = prepare_chunk(
-                chunk, settings.signal, settings.background, settings.selection
+                chunk, settings.signal, settings.background, settings.selection, settings.multiclass
             )
             counts["jets_read"] += len(chunk)
             counts["jets_kept"] += len(jets)
@@ -103,10 +114,7 @@ def ingest_file(
                 part = jets[split == i]
                 if len(part):
                     writers.write(name, part)
-                    n_signal = int(ak.sum(part.label))
-                    per_split[name]["jets"] += len(part)
-                    per_split[name]["signal"] += n_signal
-                    per_split[name]["background"] += len(part) - n_signal
+                    add_counts(per_split[name], ak.to_numpy(part.label), names)
             progress.update(counts["jets_read"])
         if counts["jets_read"] and not any_label:
             raise IngestError(path, f"none of the label branches {', '.join(labels)} is set for any jet")
@@ -125,6 +133,8 @@ def ingest_file(
         "jettag_version": __version__,
         "file": str(path),
         "skipped": skipped,
+        "multiclass": settings.multiclass,
+        "label_names": names,
         **counts,
         "splits": per_split,
         "seconds": round(seconds, 3),
