@@ -26,6 +26,7 @@ from jettag.progress import Progress
 from jettag.shards import ShardWriter, iterate_shard
 
 __all__ = [
+    "BINARY_LABEL_NAMES",
     "HIGH_LEVEL_FEATURES",
     "OBSERVERS",
     "BuildSettings",
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: jet-level quantities carried next to every built jet, so plots need no rerun of earlier stages
 OBSERVERS = ("jet_pt", "jet_eta", "jet_phi", "jet_mass", "jet_sdmass")
+#: class names of a binary tagger, by label value
+BINARY_LABEL_NAMES = ("background", "signal")
 #: inputs of the BDT baseline
 HIGH_LEVEL_FEATURES = ("jet_mass", "jet_sdmass", "tau21", "tau32", "jet_nparticles")
 
@@ -80,14 +83,26 @@ def fit_standardisation(
     return standardisation
 
 
-def _balance_keep(ingest_summary: dict[str, Any], split: str) -> dict[int, float]:
-    """Fraction of each class (label 1 signal, 0 background) kept so both classes have equal counts."""
+def _label_names(ingest_summary: dict[str, Any] | None) -> list[str]:
+    """Class names by label value, from the ingest summary (binary when it names none)."""
+    if ingest_summary is None:
+        return list(BINARY_LABEL_NAMES)
+    return list(ingest_summary.get("label_names", BINARY_LABEL_NAMES))
+
+
+def _balance_keep(ingest_summary: dict[str, Any], split: str, label_names: list[str]) -> np.ndarray:
+    """Fraction of each class (by label value) kept so that every class present has the count of the
+    smallest one; from the per-class counts, or for a binary summary without them from signal and
+    background."""
     counts = ingest_summary["splits"][split]
-    smaller = min(counts["signal"], counts["background"])
-    return {
-        1: smaller / counts["signal"] if counts["signal"] else 1.0,
-        0: smaller / counts["background"] if counts["background"] else 1.0,
-    }
+    per_class = counts.get("classes")
+    if per_class is None or len(label_names) == 2:
+        n = np.array([counts["background"], counts["signal"]], dtype=np.float64)
+    else:
+        n = np.array([per_class[name] for name in label_names], dtype=np.float64)
+    present = n > 0
+    smallest = n[present].min() if present.any() else 0.0
+    return np.where(present, smallest / np.where(present, n, 1.0), 1.0)
 
 
 def build_split(
@@ -103,36 +118,48 @@ def build_split(
     ``sequences.arrow``: per jet the standardised constituent features (jagged, in order), ``length``,
     ``label`` and the observers; ``images.arrow``: ``image`` (size*size float32, row-major, rows Delta eta)
     and ``label``; ``highlevel.arrow``: the BDT features, ``label`` and the observers.
+
+    The class names come from ``ingest_summary`` (binary without one); ``summary.json`` records them as
+    ``label_names``, with ``n_classes`` (the network outputs: 1 for a binary tagger) and the jets of each
+    class. ``settings.balance`` keeps every class at the count of the smallest one.
     """
     start = time.perf_counter()
     output_dir = Path(output_dir)
     std = Standardisation.from_json(standardisation)
+    summary = None if ingest_summary is None else json.loads(Path(ingest_summary).read_text())
+    label_names = _label_names(summary)
     keep_fraction = None
     if settings.balance:
-        if ingest_summary is None:
+        if summary is None:
             raise ValueError("class balancing needs the ingest summary (the class counts per split)")
-        keep_fraction = _balance_keep(json.loads(Path(ingest_summary).read_text()), split)
+        keep_fraction = _balance_keep(summary, split, label_names)
     empty = _empty_columns(std, settings)
     writers = {
         name: ShardWriter(output_dir / f"{name}.arrow", ak.zip(empty[name], depth_limit=1)) for name in empty
     }
     counts = {"jets_in": 0, "jets_out": 0, "dropped": {"class_balance": 0}, "signal": 0, "background": 0}
+    per_class = np.zeros(len(label_names), dtype=np.int64)
     progress = Progress(log, f"build {split}", 0, "jets")
     for shard, jets in read_shards(shards, settings.chunk_size):
         counts["jets_in"] += len(jets)
+        label = ak.to_numpy(jets.label).astype(np.int64)
+        if len(label) and (label.min() < 0 or label.max() >= len(label_names)):
+            raise ValueError(
+                f"{shard}: labels {sorted(set(label.tolist()))} outside the classes {label_names}"
+                + ("" if summary else "; a multi-class build needs the ingest summary (--ingest-summary)")
+            )
         if keep_fraction is not None:
-            label = ak.to_numpy(jets.label)
             u = jet_uniform(shard.parent.name + "/balance", ak.to_numpy(jets.entry))
-            keep = u < np.where(label == 1, keep_fraction[1], keep_fraction[0])
+            keep = u < keep_fraction[label]
             counts["dropped"]["class_balance"] += int((~keep).sum())
-            jets = jets[keep]
+            jets, label = jets[keep], label[keep]
         if len(jets) == 0:
             continue
         _write_chunk(jets, std, settings, writers)
-        n_signal = int(ak.sum(jets.label))
+        per_class += np.bincount(label, minlength=len(label_names))
         counts["jets_out"] += len(jets)
-        counts["signal"] += n_signal
-        counts["background"] += len(jets) - n_signal
+        counts["signal"] += int((label > 0).sum())
+        counts["background"] += int((label == 0).sum())
         progress.update(counts["jets_in"])
     for writer in writers.values():
         writer.close()
@@ -141,7 +168,10 @@ def build_split(
         "split": split,
         "settings": {**asdict(settings), "image": asdict(settings.image)},
         "features": std.names,
+        "n_classes": len(label_names) if (summary or {}).get("multiclass") else 1,
+        "label_names": label_names,
         **counts,
+        "classes": dict(zip(label_names, per_class.tolist(), strict=True)),
         "seconds": round(time.perf_counter() - start, 3),
     }
     (output_dir / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
