@@ -11,6 +11,10 @@
 - Uncertainties: the standard deviation over bootstrap resamples of the test jets (with replacement, the
   signal and background counts resampled together), from a seeded generator so they are reproducible.
 - Spread over trainings (seeds): median, sample standard deviation (0 for one seed), min and max.
+- Multi-class taggers (class 0 the background, softmax scores ``s``): each signal class i is judged against
+  the background alone, as in the JetClass benchmark of arXiv:2202.03772: on the jets of class i and the
+  background jets, with the discriminant ``s_i / (s_i + s_0)``, and with every figure of merit above. The
+  accuracy of the tagger as a whole is the fraction of jets whose most probable class is the true one.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ __all__ = [
     "binary_metrics",
     "bootstrap_errors",
     "efficiency_grid",
+    "multiclass_metrics",
+    "one_vs_background",
     "rejection_at",
     "roc",
     "spread",
@@ -154,3 +160,56 @@ def spread(values: Sequence[float | None]) -> dict[str, Any]:
             "max": float(finite.max()),
         }
     return stats | {"values": list(values), "n_unbounded": sum(v is None for v in values)}
+
+
+def one_vs_background(
+    labels: np.ndarray, probabilities: np.ndarray, signal_class: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels, scores)`` of the binary problem "class ``signal_class`` against the background (class 0)":
+    the jets of those two classes only, label 1 for the signal class, and the discriminant
+    ``s_i / (s_i + s_0)`` (0.5 where both probabilities are 0)."""
+    labels = np.asarray(labels).astype(np.int64)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.ndim != 2 or len(probabilities) != len(labels):
+        raise ValueError(
+            f"probabilities {probabilities.shape} must be [n_jets, n_classes] for {len(labels)} jets"
+        )
+    if not 0 < signal_class < probabilities.shape[1]:
+        raise ValueError(f"signal class {signal_class} outside 1..{probabilities.shape[1] - 1}")
+    keep = (labels == 0) | (labels == signal_class)
+    s_i, s_0 = probabilities[keep, signal_class], probabilities[keep, 0]
+    total = s_i + s_0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = np.where(total > 0, s_i / np.where(total > 0, total, 1.0), 0.5)
+    return (labels[keep] == signal_class).astype(np.int64), score
+
+
+def multiclass_metrics(
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    label_names: Sequence[str],
+    efficiencies: Sequence[float] = (0.3, 0.5),
+    n_bootstrap: int = 0,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Figures of merit of a multi-class tagger: ``accuracy`` (most probable class), ``n_jets`` per class,
+    and ``per_class``: for each signal class (by name) :func:`binary_metrics` of that class against the
+    background (:func:`one_vs_background`)."""
+    labels = np.asarray(labels).astype(np.int64)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.shape != (len(labels), len(label_names)):
+        raise ValueError(
+            f"probabilities {probabilities.shape}, expected ({len(labels)}, {len(label_names)}) "
+            f"for the classes {list(label_names)}"
+        )
+    return {
+        "accuracy": float(np.mean(probabilities.argmax(axis=1) == labels)),
+        "n_jets": {name: int((labels == i).sum()) for i, name in enumerate(label_names)},
+        "per_class": {
+            name: binary_metrics(
+                *one_vs_background(labels, probabilities, i), efficiencies, n_bootstrap, seed
+            )
+            for i, name in enumerate(label_names)
+            if i > 0
+        },
+    }
