@@ -107,7 +107,8 @@ class TrainedBDT:
 
     @property
     def label_names(self) -> list[str]:
-        return ["background", "signal"]
+        """Class names by label value (a BDT trained before multi-class support is binary)."""
+        return list(self.artefact.get("label_names", ["background", "signal"]))
 
     @property
     def features(self) -> list[str]:
@@ -115,7 +116,8 @@ class TrainedBDT:
         return list(self.model.features)
 
     def scores(self, features: np.ndarray) -> np.ndarray:
-        """Signal probability per jet of ``features`` ``[n_jets, n_features]``."""
+        """Signal probability per jet of ``features`` ``[n_jets, n_features]``, or for a multi-class BDT
+        the class probabilities ``[n_jets, n_classes]``."""
         return self.model.predict_proba(features).astype(np.float32)
 
 
@@ -231,6 +233,11 @@ def load_bdt_tagger(path: str | Path) -> TrainedBDT:
         raise ArtefactError(f"{trees}: not a usable BDT ({type(err).__name__}: {err})") from None
     if model is None:
         raise ArtefactError(f"{trees}: not a BDT (holds a {type(spec).__name__}, not a JSON object)")
+    names = artefact.get("label_names", ["background", "signal"])
+    if len(names) != (2 if model.n_classes == 1 else model.n_classes):
+        raise ArtefactError(
+            f"{trees}: {model.n_classes} class output(s), but {artefact_path} names the classes {names}"
+        )
     if list(model.features) != list(artefact.get("features", model.features)):
         raise ArtefactError(
             f"{trees}: features {list(model.features)} differ from those of {artefact_path} "

@@ -78,6 +78,11 @@ def _add_ingest(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--background", nargs="+", required=True, metavar="LABEL", help="background label branches"
     )
+    p.add_argument(
+        "--multiclass",
+        action="store_true",
+        help="each signal label its own class (label i+1), the background labels class 0",
+    )
     p.add_argument("--chunk-size", type=int, default=20000, help="jets read at a time")
     p.add_argument("--splits", type=float, nargs=3, default=(0.6, 0.2, 0.2), metavar=("TRAIN", "VAL", "TEST"))
     p.add_argument("--split-seed", type=int, default=0)
@@ -117,6 +122,7 @@ def _run_ingest(args: argparse.Namespace) -> None:
         on_bad_file=args.on_bad_file,
         branch_map=branch_map,
         tree=args.tree,
+        multiclass=args.multiclass,
     )
     outputs = {split: Path(args.output_dir) / f"{split}.arrow" for split in SPLITS}
     result = ingest_file(args.input, outputs, settings, args.summary)
@@ -314,6 +320,8 @@ def _run_train(args: argparse.Namespace) -> None:
         lr=args.lr,
         weight_decay=args.weight_decay,
         schedule=args.schedule,
+        n_classes=summary.get("n_classes", 1),
+        label_names=summary.get("label_names", ["background", "signal"]),
         standardisation=build / "standardisation.json",
         build_info={**summary["settings"], "features": summary["features"]},
     )
@@ -321,16 +329,19 @@ def _run_train(args: argparse.Namespace) -> None:
 
 
 def _run_train_bdt(args: argparse.Namespace) -> None:
+    import json
     from pathlib import Path
 
     from jettag.train.bdt import train_bdt
 
     build = Path(args.build_dir)
+    summary = json.loads((build / "train" / "summary.json").read_text())
     metrics = train_bdt(
         build / "train" / "highlevel.arrow",
         build / "val" / "highlevel.arrow",
         args.output_dir,
         seed=args.seed,
+        label_names=summary.get("label_names", ["background", "signal"]),
     )
     log.info("bdt seed %d: %s", args.seed, metrics)
 
@@ -383,8 +394,10 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         threads=args.threads,
     )
     test = metrics["test"]
-    log.info("%s seed %s: %s AUC %.4f, rejection %s", metrics["model"], metrics["seed"], args.split,
-             test.get("auc", float("nan")), test.get("rejection"))  # fmt: skip
+    for cls, fom in test.get("per_class", {None: test}).items():
+        shown = metrics["model"] if cls is None else f"{metrics['model']} {cls}"
+        log.info("%s seed %s: %s AUC %.4f, rejection %s", shown, metrics["seed"], args.split,
+                 fom.get("auc", float("nan")), fom.get("rejection"))  # fmt: skip
 
 
 def _run_report(args: argparse.Namespace) -> None:
@@ -400,7 +413,11 @@ def _run_report(args: argparse.Namespace) -> None:
         pt_bins=args.pt_bins,
     )
     for name, m in metrics["models"].items():
-        log.info("%s: AUC %.4f (%d seeds), rejection %s", name, m["auc"], m["n_seeds"], m["rejection"])
+        for cls, fom in m.get("classes", {None: m}).items():
+            shown = name if cls is None else f"{name} {cls}"
+            log.info(
+                "%s: AUC %.4f (%d seeds), rejection %s", shown, fom["auc"], m["n_seeds"], fom["rejection"]
+            )
 
 
 def _add_check_config(sub: argparse._SubParsersAction) -> None:

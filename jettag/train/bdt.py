@@ -13,12 +13,19 @@ scikit-learn version; the JSON needs neither.
 scikit-learn internals relied on (checked by :func:`export_trees`, which raises if they change):
 
 - ``model._predictors``: one list per boosting iteration of ``TreePredictor`` objects, one per tree of the
-  iteration (one for binary classification);
+  iteration (one for binary classification, one per class for several classes);
 - ``TreePredictor.nodes``: a structured array with the fields in :data:`NODE_FIELDS`; node 0 is the root,
   a split sends ``x <= num_threshold`` to ``left``, NaN to ``left`` if ``missing_go_to_left`` else
   ``right``, and a leaf's ``value`` is already scaled by the learning rate;
-- ``model._baseline_prediction``: the raw score every jet starts from, shape ``(1, 1)``;
-- the binary log loss: the signal probability is ``expit(baseline + sum of leaf values)``.
+- ``model._baseline_prediction``: the raw score every jet starts from, shape ``(1, n_trees_per_iteration)``;
+- the binary log loss: the signal probability is ``expit(baseline + sum of leaf values)``; the multinomial
+  loss (several classes): class k's raw score is ``baseline[k]`` plus the leaf values of the k-th tree of
+  every iteration, and the probabilities are their softmax.
+
+``bdt.json`` of a binary BDT: ``link`` ``"logistic"``, ``baseline`` a number, ``trees`` one per iteration.
+Of a multi-class BDT: ``link`` ``"softmax"``, ``baseline`` one number per class, ``n_classes``, and
+``trees`` iteration by iteration, class by class within an iteration (tree t adds to class t mod
+n_classes).
 
 Categorical splits (``is_categorical``) are not exported; the high-level features are all numerical.
 """
@@ -73,9 +80,10 @@ _REFUSED_PARAMS = ("validation_fraction", "random_state", "categorical_features"
 
 
 def load_highlevel(
-    path: str | Path, features: Sequence[str] = HIGH_LEVEL_FEATURES
+    path: str | Path, features: Sequence[str] = HIGH_LEVEL_FEATURES, n_labels: int = 2
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The features (float64, one column per feature, in order) and labels of a ``highlevel.arrow`` shard."""
+    """The features (float64, one column per feature, in order) and labels of a ``highlevel.arrow`` shard;
+    labels must lie in ``0 .. n_labels - 1`` (binary: 0 background, 1 signal)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such high-level shard")
@@ -88,8 +96,10 @@ def load_highlevel(
     for j, name in enumerate(features):
         X[:, j] = ak.to_numpy(jets[name])
     y = ak.to_numpy(jets["label"]).astype(np.int64)
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError(f"{path}: column label must hold 0 (background) or 1 (signal)")
+    if not np.isin(y, np.arange(n_labels)).all():
+        if n_labels == 2:
+            raise ValueError(f"{path}: column label must hold 0 (background) or 1 (signal)")
+        raise ValueError(f"{path}: column label must hold class indices 0 to {n_labels - 1}")
     return X, y
 
 
@@ -101,51 +111,52 @@ def export_trees(model: HistGradientBoostingClassifier, features: Sequence[str])
                 f"cannot export the BDT: HistGradientBoostingClassifier has no attribute {name} "
                 f"in scikit-learn {sklearn.__version__}; jettag.train.bdt relies on it (see its docstring)"
             )
-    if model.n_trees_per_iteration_ != 1:
-        raise RuntimeError(
-            f"cannot export the BDT: {model.n_trees_per_iteration_} trees per iteration, expected 1"
-        )
+    per_iteration = int(model.n_trees_per_iteration_)
     baseline = np.asarray(model._baseline_prediction, dtype=np.float64)
-    if baseline.size != 1:
+    if baseline.size != per_iteration:
         raise RuntimeError(
-            f"cannot export the BDT: _baseline_prediction has shape {baseline.shape}, expected (1, 1)"
+            f"cannot export the BDT: _baseline_prediction has shape {baseline.shape}, expected "
+            f"(1, {per_iteration})"
         )
     trees = []
     for i, iteration in enumerate(model._predictors):
-        if len(iteration) != 1:
+        if len(iteration) != per_iteration:
             raise RuntimeError(
-                f"cannot export the BDT: iteration {i} holds {len(iteration)} trees, expected 1"
+                f"cannot export the BDT: iteration {i} holds {len(iteration)} trees, expected {per_iteration}"
             )
-        nodes = getattr(iteration[0], "nodes", None)
-        names = getattr(getattr(nodes, "dtype", None), "names", None) or ()
-        absent = [f for f in (*NODE_FIELDS, "is_categorical") if f not in names]
-        if absent:
-            raise RuntimeError(
-                f"cannot export the BDT: tree {i} nodes lack field(s) {', '.join(absent)} "
-                f"in scikit-learn {sklearn.__version__}; jettag.train.bdt relies on them (see its docstring)"
-            )
-        if nodes["is_categorical"].any():
-            raise RuntimeError(
-                f"cannot export the BDT: tree {i} has a categorical split, which is not supported"
-            )
-        leaf = nodes["is_leaf"].astype(bool)
-        trees.append(
-            {
-                "feature": np.where(leaf, 0, nodes["feature_idx"]).astype(int).tolist(),
-                "threshold": np.where(leaf, 0.0, nodes["num_threshold"]).astype(float).tolist(),
-                "missing_left": nodes["missing_go_to_left"].astype(bool).tolist(),
-                "left": np.where(leaf, 0, nodes["left"]).astype(int).tolist(),
-                "right": np.where(leaf, 0, nodes["right"]).astype(int).tolist(),
-                "is_leaf": leaf.tolist(),
-                "value": np.where(leaf, nodes["value"], 0.0).astype(float).tolist(),
-            }
-        )
-    return {
-        "format": FORMAT,
-        "features": list(features),
-        "baseline": float(baseline.ravel()[0]),
-        "link": "logistic",
+        for predictor in iteration:
+            trees.append(_export_tree(predictor, len(trees)))
+    spec: dict[str, Any] = {"format": FORMAT, "features": list(features)}
+    if per_iteration == 1:
+        return spec | {"baseline": float(baseline.ravel()[0]), "link": "logistic", "trees": trees}
+    return spec | {
+        "baseline": baseline.ravel().tolist(),
+        "link": "softmax",
+        "n_classes": per_iteration,
         "trees": trees,
+    }
+
+
+def _export_tree(predictor: Any, i: int) -> dict[str, Any]:
+    nodes = getattr(predictor, "nodes", None)
+    names = getattr(getattr(nodes, "dtype", None), "names", None) or ()
+    absent = [f for f in (*NODE_FIELDS, "is_categorical") if f not in names]
+    if absent:
+        raise RuntimeError(
+            f"cannot export the BDT: tree {i} nodes lack field(s) {', '.join(absent)} "
+            f"in scikit-learn {sklearn.__version__}; jettag.train.bdt relies on them (see its docstring)"
+        )
+    if nodes["is_categorical"].any():
+        raise RuntimeError(f"cannot export the BDT: tree {i} has a categorical split, which is not supported")
+    leaf = nodes["is_leaf"].astype(bool)
+    return {
+        "feature": np.where(leaf, 0, nodes["feature_idx"]).astype(int).tolist(),
+        "threshold": np.where(leaf, 0.0, nodes["num_threshold"]).astype(float).tolist(),
+        "missing_left": nodes["missing_go_to_left"].astype(bool).tolist(),
+        "left": np.where(leaf, 0, nodes["left"]).astype(int).tolist(),
+        "right": np.where(leaf, 0, nodes["right"]).astype(int).tolist(),
+        "is_leaf": leaf.tolist(),
+        "value": np.where(leaf, nodes["value"], 0.0).astype(float).tolist(),
     }
 
 
@@ -198,40 +209,58 @@ class BDTModel:
     def __init__(self, spec: dict[str, Any], source: str = "bdt.json") -> None:
         if spec.get("format") != FORMAT:
             raise ValueError(f"{source}: format {spec.get('format')!r}, expected {FORMAT}")
-        if spec.get("link") != "logistic":
-            raise ValueError(f"{source}: link {spec.get('link')!r}, expected 'logistic'")
+        link = spec.get("link")
+        if link not in ("logistic", "softmax"):
+            raise ValueError(f"{source}: link {link!r}, expected 'logistic' or 'softmax'")
         self.features: tuple[str, ...] = tuple(spec["features"])
-        self.baseline = float(spec["baseline"])
+        #: 1 for a binary BDT (one raw score: the log-odds of signal), else the number of classes
+        self.n_classes = 1 if link == "logistic" else int(spec["n_classes"])
+        self.baseline = np.asarray(spec["baseline"], dtype=np.float64).reshape(-1)
+        if len(self.baseline) != self.n_classes or (link == "softmax" and self.n_classes < 3):
+            raise ValueError(
+                f"{source}: {len(self.baseline)} baseline value(s) for link {link} with "
+                f"n_classes {self.n_classes}"
+            )
         self.trees = [
             _tree(t, len(self.features), f"{source}: tree {i}") for i, t in enumerate(spec["trees"])
         ]
+        if len(self.trees) % self.n_classes:
+            raise ValueError(
+                f"{source}: {len(self.trees)} trees is not a multiple of {self.n_classes} classes"
+            )
 
     @property
     def n_nodes(self) -> int:
         return sum(len(t.is_leaf) for t in self.trees)
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        """Raw score (log-odds of signal) per jet; ``X`` has one column per feature, in ``features`` order."""
+        """Raw scores per jet: ``[n_jets]`` log-odds of signal (binary), else ``[n_jets, n_classes]``
+        (softmax logits); ``X`` has one column per feature, in ``features`` order."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != len(self.features):
             raise ValueError(
                 f"expected X of shape (n_jets, {len(self.features)}) for {self.features}, got {X.shape}"
             )
         rows = np.arange(len(X))
-        score = np.full(len(X), self.baseline)
-        for tree in self.trees:
+        score = np.tile(self.baseline, (len(X), 1))
+        for t, tree in enumerate(self.trees):
             node = np.zeros(len(X), dtype=np.intp)
             for _ in range(tree.depth):
                 x = X[rows, tree.feature[node]]
                 go_left = np.where(np.isnan(x), tree.missing_left[node], x <= tree.threshold[node])
                 child = np.where(go_left, tree.left[node], tree.right[node])
                 node = np.where(tree.is_leaf[node], node, child)
-            score += tree.value[node]
-        return score
+            score[:, t % self.n_classes] += tree.value[node]
+        return score[:, 0] if self.n_classes == 1 else score
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Signal probability per jet."""
-        return 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        """Signal probability per jet (binary), else class probabilities ``[n_jets, n_classes]``."""
+        raw = self.decision_function(X)
+        if self.n_classes == 1:
+            return 1.0 / (1.0 + np.exp(-raw))
+        raw = raw - raw.max(axis=1, keepdims=True)
+        exp = np.exp(raw)
+        return exp / exp.sum(axis=1, keepdims=True)
 
 
 def load_bdt(output_dir: str | Path) -> BDTModel:
@@ -279,30 +308,52 @@ def train_bdt(
     output_dir: str | Path,
     seed: int = 0,
     features: Sequence[str] = HIGH_LEVEL_FEATURES,
+    label_names: Sequence[str] = ("background", "signal"),
     **params: Any,
 ) -> dict[str, Any]:
     """Fit the BDT on ``train_shard``, score it on ``val_shard``, write ``bdt.json`` and ``artefact.json``.
 
-    ``params`` override :data:`DEFAULT_PARAMS` (any ``HistGradientBoostingClassifier`` argument except
-    those in ``_REFUSED_PARAMS``). Returns the metrics, also stored in ``artefact.json``.
+    ``label_names`` name the classes by label value (the build summary's); more than two make a multi-class
+    BDT (softmax over one tree per class and iteration). ``params`` override :data:`DEFAULT_PARAMS` (any
+    ``HistGradientBoostingClassifier`` argument except those in ``_REFUSED_PARAMS``). Returns the metrics,
+    also stored in ``artefact.json``: for several classes ``val_auc`` is the one-vs-rest macro average, as
+    for the networks, and ``val_auc_vs_background`` has each signal class against the background.
     """
     features = tuple(features)
-    X_train, y_train = load_highlevel(train_shard, features)
-    X_val, y_val = load_highlevel(val_shard, features)
+    label_names = list(label_names)
+    n_labels = len(label_names)
+    X_train, y_train = load_highlevel(train_shard, features, n_labels)
+    X_val, y_val = load_highlevel(val_shard, features, n_labels)
     for path, y in ((train_shard, y_train), (val_shard, y_val)):
-        if len(np.unique(y)) != 2:
+        if len(np.unique(y)) != n_labels:
             raise ValueError(
-                f"{path}: needs both signal and background jets, found labels {np.unique(y).tolist()}"
+                f"{path}: needs jets of every class {label_names}, found labels {np.unique(y).tolist()}"
             )
     start = time.perf_counter()
     model = fit_bdt(X_train, y_train, X_val, y_val, seed, **params)
     train_seconds = time.perf_counter() - start
 
     spec = export_trees(model, features)
-    probability = model.predict_proba(X_val)[:, 1]
-    metrics = {
-        "val_auc": float(roc_auc_score(y_val, probability)),
-        "val_accuracy": float(accuracy_score(y_val, probability > 0.5)),
+    metrics: dict[str, Any]
+    if n_labels == 2:
+        probability = model.predict_proba(X_val)[:, 1]
+        metrics = {
+            "val_auc": float(roc_auc_score(y_val, probability)),
+            "val_accuracy": float(accuracy_score(y_val, probability > 0.5)),
+        }
+    else:
+        from jettag.evaluate.metrics import one_vs_background
+
+        probabilities = model.predict_proba(X_val)
+        metrics = {
+            "val_auc": float(roc_auc_score(y_val, probabilities, multi_class="ovr")),
+            "val_accuracy": float(accuracy_score(y_val, probabilities.argmax(axis=1))),
+            "val_auc_vs_background": {
+                name: float(roc_auc_score(*one_vs_background(y_val, probabilities, i)))
+                for i, name in enumerate(label_names[1:], start=1)
+            },
+        }
+    metrics |= {
         "n_train": len(y_train),
         "n_val": len(y_val),
         "n_iter": int(model.n_iter_),
@@ -317,6 +368,8 @@ def train_bdt(
         "model": "bdt",
         "file": "bdt.json",
         "features": list(features),
+        "n_classes": 1 if n_labels == 2 else n_labels,
+        "label_names": label_names,
         "params": {**DEFAULT_PARAMS, **params},
         "seed": seed,
         "train_shard": str(train_shard),

@@ -184,6 +184,12 @@ def train_model(
     Returns ``{"val/loss", "val/accuracy", "val/auc", "best_epoch", "epochs_trained", "global_step",
     "train_seconds", "resumed"}``, the validation metrics being those of the best epoch.
     """
+    label_names = list(label_names)
+    if len(label_names) != (2 if n_classes == 1 else n_classes):
+        raise ValueError(
+            f"label_names {label_names} do not name the classes of n_classes={n_classes} "
+            "(1: binary, background and signal)"
+        )
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     spec = validate_model_config(model_config, source=f"model {model_config.get('name', '?')!r}")
@@ -307,7 +313,23 @@ def _best_metrics(history: list[dict[str, float]]) -> dict[str, Any]:
     if not history:
         return {"val/loss": None, "val/accuracy": None, "val/auc": None, "best_epoch": None}
     best = min(history, key=lambda entry: entry["val/loss"])
-    return {key: best[key] for key in ("val/loss", "val/accuracy", "val/auc")} | {"best_epoch": best["epoch"]}
+    per_class = {key: value for key, value in best.items() if key.startswith("val/auc_vs_background_")}
+    return (
+        {key: best[key] for key in ("val/loss", "val/accuracy", "val/auc")}
+        | per_class
+        | {"best_epoch": best["epoch"]}
+    )
+
+
+def _auc_vs_background(result: dict[str, Any], label_names: list[str]) -> dict[str, Any]:
+    """``{"val/auc_vs_background": {class name: AUC}}`` of a multi-class run, else nothing."""
+    prefix = "val/auc_vs_background_"
+    per_class = {
+        label_names[int(key.removeprefix(prefix))]: value
+        for key, value in result.items()
+        if key.startswith(prefix)
+    }
+    return {"val/auc_vs_background": per_class} if per_class else {}
 
 
 def _write_outputs(
@@ -357,7 +379,8 @@ def _write_outputs(
         "epochs_trained": result["epochs_trained"],
         "global_step": result["global_step"],
         "best_epoch": result["best_epoch"],
-        "best": {key: result[key] for key in ("val/loss", "val/accuracy", "val/auc")},
+        "best": {key: result[key] for key in ("val/loss", "val/accuracy", "val/auc")}
+        | _auc_vs_background(result, label_names),
         "train_seconds": result["train_seconds"],
         "files": files,
     }

@@ -6,7 +6,9 @@ training adds around it. One shared step serves training, validation and test. L
 - ``train/loss`` (each step), ``train/epoch_loss``, ``train/grad_norm`` (global L2 norm of the gradients
   before clipping, each step), ``lr``;
 - ``val/loss``, ``val/accuracy``, ``val/auc`` (and ``test/...``): the AUC from scikit-learn on the scores
-  of the whole epoch. With several ranks each validates its own part of the split
+  of the whole epoch (several classes: one-vs-rest, macro average), and for several classes
+  ``val/auc_vs_background_<i>``: signal class i against the background, on the discriminant
+  ``s_i / (s_i + s_0)``. With several ranks each validates its own part of the split
   (:class:`jettag.train.JetDataModule`); the scores, labels and losses of all ranks are gathered before
   the metrics are computed, so every rank computes the same numbers over the whole split, and early
   stopping and checkpointing decide alike on every rank.
@@ -29,6 +31,8 @@ import torch.distributed as dist
 from lightning.pytorch import LightningModule
 from sklearn.metrics import roc_auc_score
 from torch import Tensor, nn
+
+from jettag.evaluate.metrics import one_vs_background
 
 __all__ = ["SCHEDULES", "TaggerModule"]
 
@@ -171,6 +175,13 @@ class TaggerModule(LightningModule):
             f"{stage}/accuracy": float((predicted == labels).mean()) if len(labels) else math.nan,
             f"{stage}/auc": auc,
         }
+        if scores.ndim == 2 and scores.shape[1] > 2:
+            # each signal class against the background alone, with s_i / (s_i + s_0)
+            for i in range(1, scores.shape[1]):
+                y, s = one_vs_background(labels, scores, i)
+                metrics[f"{stage}/auc_vs_background_{i}"] = (
+                    float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else math.nan
+                )
         self._reset()
         return metrics
 
