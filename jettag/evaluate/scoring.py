@@ -7,6 +7,11 @@ order: ``label``, ``score`` = signal probability, and the observers ``jet_pt``, 
 ``metrics.json`` (the figures of merit of :func:`jettag.evaluate.metrics.binary_metrics` plus the model's
 size, training time and throughputs).
 
+A multi-class tagger's ``scores.parquet`` has one ``score_<class>`` column per class (the softmax
+probabilities, ``label`` the class index) instead of ``score``, and its ``metrics.json`` ``test`` holds
+:func:`jettag.evaluate.metrics.multiclass_metrics`: the overall accuracy and, per signal class, the binary
+figures of merit of that class against the background.
+
 Network taggers are read back with :func:`jettag.artefact.load_tagger`; the BDT with
 :func:`jettag.train.bdt.load_bdt`. Sequences are scored in batches of similar length (sorted within each
 chunk read, scores put back in jet order), so padding costs little.
@@ -26,7 +31,7 @@ import torch
 
 from jettag import __version__
 from jettag.artefact import TrainedTagger, load_tagger
-from jettag.evaluate.metrics import binary_metrics
+from jettag.evaluate.metrics import binary_metrics, multiclass_metrics
 from jettag.shards import iterate_shard, read_shard
 from jettag.train.bdt import load_bdt, load_highlevel
 from jettag.train.data import collate_images, collate_sequences
@@ -119,9 +124,11 @@ def score_network(
 
 
 def score_bdt(run_dir: str | Path, build_dir: str | Path, split: str = "test") -> tuple[np.ndarray, float]:
-    """``(signal probabilities, seconds)`` of the BDT trained into ``run_dir`` on the ``split`` jets."""
+    """``(probabilities, seconds)`` of the BDT trained into ``run_dir`` on the ``split`` jets: the signal
+    probability per jet, or for a multi-class BDT the class probabilities ``[n_jets, n_classes]``."""
     model = load_bdt(run_dir)
-    X, _ = load_highlevel(Path(build_dir) / split / "highlevel.arrow", model.features)
+    n_labels = 2 if model.n_classes == 1 else model.n_classes
+    X, _ = load_highlevel(Path(build_dir) / split / "highlevel.arrow", model.features, n_labels)
     began = time.perf_counter()
     scores = model.predict_proba(X)
     return scores, time.perf_counter() - began
@@ -142,7 +149,9 @@ def _training_facts(run_dir: Path, build_dir: Path) -> dict[str, Any]:
             "train_seconds": metrics["train_seconds"],
             "epochs_trained": metrics["n_iter"],
             "val_auc": metrics["val_auc"],
+            "val_auc_vs_background": metrics.get("val_auc_vs_background"),
             "train_jets_per_second": None,
+            "label_names": artefact.get("label_names", ["background", "signal"]),
         }
     seconds = artefact["train_seconds"]
     epochs = artefact["epochs_trained"]
@@ -155,6 +164,7 @@ def _training_facts(run_dir: Path, build_dir: Path) -> dict[str, Any]:
         "train_seconds": seconds,
         "epochs_trained": epochs,
         "val_auc": artefact["best"]["val/auc"],
+        "val_auc_vs_background": artefact["best"].get("val/auc_vs_background"),
         "train_jets_per_second": (n_train * epochs / seconds) if n_train and seconds else None,
     }
 
@@ -178,7 +188,7 @@ def evaluate_run(
     table = _observers(build_dir, split)
     if facts["kind"] == "bdt":
         scores, seconds = score_bdt(run_dir, build_dir, split)
-        label_names = ["background", "signal"]
+        label_names = facts.pop("label_names")
     else:
         tagger = load_tagger(run_dir)
         scores, labels, seconds = score_network(tagger, build_dir, split, batch_size)
@@ -194,14 +204,12 @@ def evaluate_run(
             table["label"].to_numpy(), scores, signal_efficiencies, bootstrap, facts["seed"]
         )
     else:
-        # multi-class: one-vs-rest figures of merit per class, from that class's probability
-        labels = table["label"].to_numpy()
-        metrics = {"per_class": {}}
+        # multi-class: each signal class against the background, with s_i / (s_i + s_0)
         for j, name in enumerate(label_names):
             table.insert(1 + j, f"score_{name}", scores[:, j].astype(np.float32))
-            metrics["per_class"][name] = binary_metrics(
-                (labels == j).astype(np.int64), scores[:, j], signal_efficiencies, bootstrap, facts["seed"]
-            )
+        metrics = multiclass_metrics(
+            table["label"].to_numpy(), scores, label_names, signal_efficiencies, bootstrap, facts["seed"]
+        )
     output_dir.mkdir(parents=True, exist_ok=True)
     table.to_parquet(output_dir / "scores.parquet", index=False)
     result = {

@@ -13,7 +13,7 @@ from typing import Any
 
 from jettag import __version__
 from jettag.config import read_yaml
-from jettag.report.collect import collect, load_runs
+from jettag.report.collect import class_views, collect, load_runs
 from jettag.report.html import write_html
 from jettag.report.plots import (
     FIGURES,
@@ -77,7 +77,10 @@ def write_report(
 
     ``evaluations`` are the evaluate stage's run directories; the training directories (for the training
     curves and the gradient reach) are the ``run_dir`` each evaluation records. ``build_summaries`` are the
-    build stage's per-split ``summary.json``; ``config`` the resolved workflow configuration (YAML)."""
+    build stage's per-split ``summary.json``; ``config`` the resolved workflow configuration (YAML).
+    Multi-class runs are reported per signal class against the background: the ROC figure has a panel
+    per class, the other figures one per model and class, and ``metrics.json`` a ``classes`` entry per
+    model."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     runs = load_runs(evaluations)
@@ -101,11 +104,18 @@ def write_report(
         for name, model_runs in runs.items()
     }
     reference = 0.5 if 0.5 in signal_efficiencies else signal_efficiencies[-1]
-    plot_roc(runs, output_dir / "roc", signal_efficiencies)
+    # a multi-class tagger is shown as one binary tagger per signal class against the background
+    classes = class_views(runs) if "classes" in metrics else None
+    panels = runs
+    if classes:
+        panels = {
+            f"{model}, {name}": view for name, views in classes.items() for model, view in views.items()
+        }
+    plot_roc(runs, output_dir / "roc", signal_efficiencies, classes)
     plot_pt_dependence(metrics["pt_bins"], output_dir / "pt_dependence")
-    plot_mass_sculpting(runs, output_dir / "mass_sculpting", reference)
+    plot_mass_sculpting(panels, output_dir / "mass_sculpting", reference)
     plot_training_curves(train_dirs, output_dir / "training_curves")
-    plot_score_distributions(runs, output_dir / "score_distributions")
+    plot_score_distributions(panels, output_dir / "score_distributions")
     plot_gradient_reach(train_dirs, output_dir / "gradient_reach")
     write_html(metrics, output_dir, output_dir / "report.html", config_data)
     return metrics

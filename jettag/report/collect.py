@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jettag.evaluate.metrics import binary_metrics, spread
+from jettag.evaluate.metrics import binary_metrics, one_vs_background, spread
 
-__all__ = ["Run", "collect", "load_runs", "pt_edges"]
+__all__ = ["Run", "class_views", "collect", "load_runs", "pt_edges"]
 
 #: version of the layout of ``report/metrics.json``
 SCHEMA_VERSION = 1
@@ -33,11 +33,22 @@ SCHEMA_VERSION = 1
 
 @dataclass
 class Run:
-    """One evaluated training: its ``metrics.json`` and its per-jet ``scores`` table."""
+    """One evaluated training: its ``metrics.json`` and its per-jet ``scores`` table.
+
+    ``names``: how the figures call the signal and the background of a binary table."""
 
     directory: Path
     metrics: dict[str, Any]
     scores: pd.DataFrame
+    names: tuple[str, str] = ("signal (top)", "background (QCD)")
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.metrics.get("label_names", ["background", "signal"]))
+
+    @property
+    def multiclass(self) -> bool:
+        return "per_class" in self.metrics["test"]
 
     @property
     def model(self) -> str:
@@ -57,15 +68,45 @@ def load_runs(directories: Sequence[str | Path]) -> dict[str, list[Run]]:
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: no such file; run the evaluate stage for {directory}")
         run = Run(directory, json.loads(metrics_path.read_text()), pd.read_parquet(scores_path))
-        if "score" not in run.scores:
-            raise ValueError(f"{scores_path}: no binary 'score' column; the report covers binary taggers")
+        columns = [f"score_{name}" for name in run.label_names] if run.multiclass else ["score"]
+        missing = [column for column in columns if column not in run.scores]
+        if missing:
+            raise ValueError(f"{scores_path}: lacks the column(s) {', '.join(missing)}")
         runs.setdefault(run.model, []).append(run)
+    classes = {(run.multiclass, tuple(run.label_names)) for model_runs in runs.values() for run in model_runs}
+    if len(classes) > 1:
+        raise ValueError(f"the evaluated runs do not share their classes: {sorted(classes)}")
     for name, model_runs in runs.items():
         model_runs.sort(key=lambda run: run.seed)
         seeds = [run.seed for run in model_runs]
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"model {name!r}: seed(s) evaluated twice: {seeds}")
     return runs
+
+
+def class_views(runs: dict[str, list[Run]]) -> dict[str, dict[str, list[Run]]]:
+    """For multi-class runs: per signal class, the runs seen as binary taggers of that class against the
+    background: the jets of the two classes, ``label`` 1 for the class, ``score`` = ``s_i / (s_i + s_0)``,
+    and ``metrics["test"]`` that class's figures of merit (from the evaluate stage)."""
+    some_run = next(iter(runs.values()))[0]
+    names = some_run.label_names
+    views: dict[str, dict[str, list[Run]]] = {}
+    for i, name in enumerate(names[1:], start=1):
+        views[name] = {}
+        for model, model_runs in runs.items():
+            for run in model_runs:
+                table = run.scores
+                probabilities = table[[f"score_{n}" for n in names]].to_numpy()
+                labels, score = one_vs_background(table.label.to_numpy(), probabilities, i)
+                keep = table.label.isin((0, i)).to_numpy()
+                view = table[keep].drop(columns=[f"score_{n}" for n in names]).reset_index(drop=True)
+                view["label"] = labels
+                view["score"] = score
+                metrics = {**run.metrics, "test": run.metrics["test"]["per_class"][name]}
+                vs = run.metrics.get("val_auc_vs_background") or {}
+                metrics["val_auc"] = vs.get(name)
+                views[name].setdefault(model, []).append(Run(run.directory, metrics, view, (name, names[0])))
+    return views
 
 
 def pt_edges(pt: np.ndarray, edges: Sequence[float] | None, n_bins: int = 5) -> np.ndarray:
@@ -175,25 +216,106 @@ def collect(
     edges = pt_edges(some_run.scores.jet_pt.to_numpy(), pt_bins)
     reference = 0.5 if 0.5 in efficiencies else efficiencies[-1]
     labels = some_run.scores.label
-    return {
+    conventions = {
+        "rejection": "1/eps_B at the signal efficiency eps_S, eps_B interpolated linearly on the ROC; "
+        "null where no background jet passes (the rejection is then at least rejection_limit)",
+        "median": "over the seeds (independent trainings) of a model",
+        "spread": "sample standard deviation over seeds (0 for one seed)",
+        "error": "median over seeds of the standard deviation over bootstrap resamples of the test jets",
+        "accuracy": "fraction of jets on the right side of score 0.5",
+    }
+    result: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "split": some_run.metrics.get("split", "test"),
         "signal_efficiencies": list(efficiencies),
-        "test_jets": {"signal": int((labels == 1).sum()), "background": int((labels == 0).sum())},
-        "conventions": {
-            "rejection": "1/eps_B at the signal efficiency eps_S, eps_B interpolated linearly on the ROC; "
-            "null where no background jet passes (the rejection is then at least rejection_limit)",
-            "median": "over the seeds (independent trainings) of a model",
-            "spread": "sample standard deviation over seeds (0 for one seed)",
-            "error": "median over seeds of the standard deviation over bootstrap resamples of the test jets",
-            "accuracy": "fraction of jets on the right side of score 0.5",
-        },
-        "models": {name: _model_entry(model_runs, keys) for name, model_runs in runs.items()},
-        "pt_bins": {
+        "test_jets": {"signal": int((labels != 0).sum()), "background": int((labels == 0).sum())},
+        "conventions": conventions,
+    }
+    if some_run.multiclass:
+        names = some_run.label_names
+        views = class_views(runs)
+        conventions["classes"] = (
+            f"each signal class against the background ({names[0]}) alone: on the jets of the two classes, "
+            "with the discriminant s_i / (s_i + s_0) of the softmax scores s; auc of a model is the mean "
+            "over the signal classes"
+        )
+        conventions["accuracy"] = "fraction of jets whose most probable class is the true one"
+        result["classes"] = names
+        result["test_jets"]["classes"] = {name: int((labels == i).sum()) for i, name in enumerate(names)}
+        result["models"] = {
+            name: _multiclass_entry(model_runs, {c: views[c][name] for c in views}, keys)
+            for name, model_runs in runs.items()
+        }
+        result["pt_bins"] = {
+            "edges": edges.tolist(),
+            "signal_efficiency": reference,
+            "classes": {c: _pt_dependence(views[c], edges, reference) for c in views},
+        }
+    else:
+        result["models"] = {name: _model_entry(model_runs, keys) for name, model_runs in runs.items()}
+        result["pt_bins"] = {
             "edges": edges.tolist(),
             "signal_efficiency": reference,
             "models": _pt_dependence(runs, edges, reference),
-        },
+        }
+    return result | {
         "dataset": {"ingest": ingest_summary, "build": build_summaries},
         "provenance": provenance or {},
+    }
+
+
+#: the keys of a binary model entry that are figures of merit of one signal class against the background
+CLASS_KEYS = (
+    "auc",
+    "auc_spread",
+    "auc_error",
+    "rejection",
+    "rejection_spread",
+    "rejection_error",
+    "rejection_unbounded",
+    "rejection_limit",
+    "val_auc",
+)
+
+
+def _multiclass_entry(
+    model_runs: list[Run], class_runs: dict[str, list[Run]], efficiencies: Sequence[str]
+) -> dict[str, Any]:
+    """A multi-class model: the overall accuracy, the mean one-vs-background AUC, and per class the
+    figures of merit of the binary entry (``classes``)."""
+    entry = _model_entry(class_runs[next(iter(class_runs))], efficiencies)
+    classes = {}
+    for name, runs in class_runs.items():
+        full = _model_entry(runs, efficiencies)
+        classes[name] = {key: full[key] for key in CLASS_KEYS} | {
+            "seeds": {seed: {k: v[k] for k in ("auc", "rejection")} for seed, v in full["seeds"].items()}
+        }
+    accuracy = spread([run.metrics["test"]["accuracy"] for run in model_runs])
+    mean_auc = spread(
+        [float(np.mean([c["auc"] for c in run.metrics["test"]["per_class"].values()])) for run in model_runs]
+    )
+    return {
+        "kind": entry["kind"],
+        "cell": entry["cell"],
+        "n_seeds": entry["n_seeds"],
+        "n_params": entry["n_params"],
+        "auc": mean_auc["median"],
+        "auc_spread": mean_auc["spread"],
+        "accuracy": accuracy["median"],
+        "accuracy_spread": accuracy["spread"],
+        **{
+            key: entry[key] for key in ("train_seconds", "train_jets_per_second", "inference_jets_per_second")
+        },
+        "val_auc": _median_of([run.metrics.get("val_auc") for run in model_runs]),
+        "classes": classes,
+        "seeds": {
+            str(run.seed): {
+                "auc": float(np.mean([c["auc"] for c in run.metrics["test"]["per_class"].values()])),
+                "accuracy": run.metrics["test"]["accuracy"],
+                "train_seconds": run.metrics["train_seconds"],
+                "epochs_trained": run.metrics.get("epochs_trained"),
+                "val_auc": run.metrics.get("val_auc"),
+            }
+            for run in model_runs
+        },
     }

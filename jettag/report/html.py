@@ -52,29 +52,43 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _rejections(m: dict[str, Any], keys: list[str]) -> list[str]:
+    cells = []
+    for k in keys:
+        if m["rejection"][k] is None:
+            cells.append(f"&gt; {m['rejection_limit']}")
+        else:
+            cells.append(_pm(m["rejection"][k], m["rejection_spread"][k], m["rejection_error"][k], 3))
+    return cells
+
+
+def _rows(metrics: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """``(row name, model entry, figures of merit)``: one row per model, or per model and signal class."""
+    if "classes" not in metrics:
+        return [(name, m, m) for name, m in metrics["models"].items()]
+    background = metrics["classes"][0]
+    return [
+        (f"{name}: {cls} vs {background}", m, fom)
+        for name, m in metrics["models"].items()
+        for cls, fom in m["classes"].items()
+    ]
+
+
 def _results_table(metrics: dict[str, Any]) -> str:
     keys = [f"{e:g}" for e in metrics["signal_efficiencies"]]
     headers = ["model", "seeds", "params", "AUC", "accuracy"]
     headers += [f"1/ε<sub>B</sub> at ε<sub>S</sub>={k}" for k in keys]
     headers += ["train time / s", "train jets/s", "inference jets/s"]
     rows = []
-    for name, m in metrics["models"].items():
-        rejections = []
-        for k in keys:
-            if m["rejection"][k] is None:
-                rejections.append(f"&gt; {m['rejection_limit']}")
-            else:
-                rejections.append(
-                    _pm(m["rejection"][k], m["rejection_spread"][k], m["rejection_error"][k], 3)
-                )
+    for name, m, fom in _rows(metrics):
         rows.append(
             [
                 html.escape(name),
                 str(m["n_seeds"]),
                 _fmt(m["n_params"]),
-                _pm(m["auc"], m["auc_spread"], m["auc_error"]),
+                _pm(fom["auc"], fom["auc_spread"], fom["auc_error"]),
                 _pm(m["accuracy"], m["accuracy_spread"]),
-                *rejections,
+                *_rejections(fom, keys),
                 _fmt(m["train_seconds"], 3),
                 _fmt(m["train_jets_per_second"], 3),
                 _fmt(m["inference_jets_per_second"], 3),
@@ -94,11 +108,11 @@ def _published_table(metrics: dict[str, Any]) -> str:
         "source",
     ]
     rows = [
-        [f"jettag {html.escape(name)} (this run)", _fmt(m["n_params"]), _pm(m["auc"], m["auc_spread"])]
+        [f"jettag {html.escape(name)} (this run)", _fmt(m["n_params"]), _pm(fom["auc"], fom["auc_spread"])]
         + [_pm(m["accuracy"], m["accuracy_spread"])]
-        + [_pm(m["rejection"].get(k), m["rejection_spread"].get(k), digits=3) for k in ("0.5", "0.3")]
+        + [_pm(fom["rejection"].get(k), fom["rejection_spread"].get(k), digits=3) for k in ("0.5", "0.3")]
         + ["this report"]
-        for name, m in metrics["models"].items()
+        for name, m, fom in _rows(metrics)
     ]
     rows += [
         [html.escape(str(p["model"]))]
@@ -112,12 +126,20 @@ def _published_table(metrics: dict[str, Any]) -> str:
 def _dataset(metrics: dict[str, Any]) -> str:
     ingest = metrics["dataset"].get("ingest") or {}
     parts = []
-    if ingest:
+    if ingest and ingest.get("multiclass"):
+        names = ingest["label_names"]
+        rows = [
+            [split, str(c["jets"]), *(str(c["classes"][n]) for n in names)]
+            for split, c in ingest.get("splits", {}).items()
+        ]
+        parts.append(_table(["split", "jets", *(html.escape(n) for n in names)], rows))
+    elif ingest:
         rows = [
             [split, str(c["jets"]), str(c["signal"]), str(c["background"])]
             for split, c in ingest.get("splits", {}).items()
         ]
         parts.append(_table(["split", "jets", "signal", "background"], rows))
+    if ingest:
         dropped = ", ".join(f"{k}: {v}" for k, v in ingest.get("dropped", {}).items())
         parts.append(
             f"<p>Read {ingest.get('jets_read')} jets from {ingest.get('files')} file(s), kept "
@@ -151,9 +173,14 @@ def write_html(
         f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in metrics["conventions"].items()
     )
     test = metrics["test_jets"]
+    if "classes" in test:
+        counts = ", ".join(f"{n} {html.escape(name)}" for name, n in test["classes"].items())
+        jets = f"{counts} jets; each signal class is judged against the background ({metrics['classes'][0]})"
+    else:
+        jets = f"{test['signal']} signal and {test['background']} background jets"
     sections = [
         "<h1>jettag report</h1>",
-        f"<p>Test split: {test['signal']} signal and {test['background']} background jets. "
+        f"<p>Test split: {jets}. "
         "Numbers are the median over seeds ± the sample standard deviation over seeds; "
         "stat. is the bootstrap standard deviation on the test jets.</p>",
         "<h2>Taggers</h2>",

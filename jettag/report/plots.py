@@ -83,59 +83,79 @@ def _colours(names: Sequence[str]) -> dict[str, Any]:
     return {name: cycle[i % len(cycle)] for i, name in enumerate(names)}
 
 
-def plot_roc(runs: dict[str, list[Run]], output: Path, efficiencies: Sequence[float]) -> list[Path]:
-    """Rejection against signal efficiency, log scale, a line (median) and a band (seed range) per model."""
+def _draw_roc(ax: plt.Axes, runs: dict[str, list[Run]], efficiencies: Sequence[float]) -> None:
     grid = np.linspace(0.02, 1.0, 400)
+    colours = _colours(list(runs))
+    for name, model_runs in runs.items():
+        with np.errstate(divide="ignore"):
+            rejections = np.stack(
+                [1.0 / efficiency_grid(*roc(run.scores.label, run.scores.score), grid) for run in model_runs]
+            )
+        rejections[~np.isfinite(rejections)] = np.nan  # eps_B = 0: unbounded, not drawn
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all seeds unbounded at an eps_S
+            median = np.nanmedian(rejections, axis=0)
+            low, high = np.nanmin(rejections, axis=0), np.nanmax(rejections, axis=0)
+        ax.plot(grid, median, color=colours[name], label=f"{name} ({len(model_runs)} seeds)")
+        if len(model_runs) > 1:
+            ax.fill_between(grid, low, high, color=colours[name], alpha=0.25, linewidth=0)
+    ax.plot(grid, 1.0 / grid, color="grey", linestyle=":", label="random")
+    for eps in efficiencies:
+        ax.axvline(eps, color="black", linewidth=0.8, linestyle="--", alpha=0.5)
+    ax.set_yscale("log")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(r"Signal efficiency $\varepsilon_S$")
+    ax.set_ylabel(r"Background rejection $1/\varepsilon_B$")
+    ax.legend(fontsize="small")
+
+
+def plot_roc(
+    runs: dict[str, list[Run]],
+    output: Path,
+    efficiencies: Sequence[float],
+    classes: dict[str, dict[str, list[Run]]] | None = None,
+) -> list[Path]:
+    """Rejection against signal efficiency, log scale, a line (median) and a band (seed range) per model;
+    for a multi-class tagger (``classes``: :func:`jettag.report.collect.class_views`) one panel per signal
+    class against the background."""
     with plt.style.context(_STYLE):
-        fig, ax = plt.subplots(figsize=(8, 6.5))
-        colours = _colours(list(runs))
-        for name, model_runs in runs.items():
-            with np.errstate(divide="ignore"):
-                rejections = np.stack(
-                    [
-                        1.0 / efficiency_grid(*roc(run.scores.label, run.scores.score), grid)
-                        for run in model_runs
-                    ]
-                )
-            rejections[~np.isfinite(rejections)] = np.nan  # eps_B = 0: unbounded, not drawn
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all seeds unbounded at an eps_S
-                median = np.nanmedian(rejections, axis=0)
-                low, high = np.nanmin(rejections, axis=0), np.nanmax(rejections, axis=0)
-            ax.plot(grid, median, color=colours[name], label=f"{name} ({len(model_runs)} seeds)")
-            if len(model_runs) > 1:
-                ax.fill_between(grid, low, high, color=colours[name], alpha=0.25, linewidth=0)
-        ax.plot(grid, 1.0 / grid, color="grey", linestyle=":", label="random")
-        for eps in efficiencies:
-            ax.axvline(eps, color="black", linewidth=0.8, linestyle="--", alpha=0.5)
-        ax.set_yscale("log")
-        ax.set_xlim(0, 1)
-        ax.set_xlabel(r"Signal efficiency $\varepsilon_S$")
-        ax.set_ylabel(r"Background rejection $1/\varepsilon_B$")
-        ax.legend(fontsize="small")
+        if not classes:
+            fig, ax = plt.subplots(figsize=(8, 6.5))
+            _draw_roc(ax, runs, efficiencies)
+            return _save(fig, output)
+        fig, axes = _grid(len(classes), size=6.5)
+        for ax, (name, class_runs) in zip(axes, classes.items(), strict=True):
+            _draw_roc(ax, class_runs, efficiencies)
+            background = next(iter(class_runs.values()))[0].names[1]
+            ax.set_title(f"{name} vs {background}", fontsize="medium")
         return _save(fig, output)
 
 
 def plot_pt_dependence(pt_bins: dict[str, Any], output: Path) -> list[Path]:
-    """AUC and rejection in pT bins (``pt_bins`` as in ``report/metrics.json``)."""
+    """AUC and rejection in pT bins (``pt_bins`` as in ``report/metrics.json``); a multi-class report has
+    one row of the two panels per signal class."""
     edges = np.asarray(pt_bins["edges"])
     centres = 0.5 * (edges[1:] + edges[:-1])
     half = 0.5 * np.diff(edges)
     key = f"rejection_{pt_bins['signal_efficiency']:g}"
+    rows = pt_bins["classes"] if "classes" in pt_bins else {None: pt_bins["models"]}
     with plt.style.context(_STYLE):
-        fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.5))
-        colours = _colours(list(pt_bins["models"]))
-        for name, values in pt_bins["models"].items():
-            for ax, column in ((left, "auc"), (right, key)):
-                y = np.array([np.nan if v is None else v for v in values[column]], dtype=float)
-                ax.errorbar(centres, y, xerr=half, fmt="o", color=colours[name], label=name, capsize=0)
-        left.set_ylabel("AUC")
-        right.set_ylabel(rf"$1/\varepsilon_B$ at $\varepsilon_S$ = {pt_bins['signal_efficiency']:g}")
-        right.set_yscale("log")
-        for ax in (left, right):
-            ax.set_xlim(edges[0], edges[-1])
-            ax.set_xlabel(r"Jet $p_T$ [GeV]")
-            ax.legend(fontsize="x-small")
+        fig, axes = plt.subplots(len(rows), 2, figsize=(13, 5.5 * len(rows)), squeeze=False)
+        for (title, models), (left, right) in zip(rows.items(), axes, strict=True):
+            colours = _colours(list(models))
+            for name, values in models.items():
+                for ax, column in ((left, "auc"), (right, key)):
+                    y = np.array([np.nan if v is None else v for v in values[column]], dtype=float)
+                    ax.errorbar(centres, y, xerr=half, fmt="o", color=colours[name], label=name, capsize=0)
+            left.set_ylabel("AUC" if title is None else f"AUC, {title} vs background")
+            right.set_ylabel(rf"$1/\varepsilon_B$ at $\varepsilon_S$ = {pt_bins['signal_efficiency']:g}")
+            right.set_yscale("log")
+            for ax in (left, right):
+                ax.set_xlim(edges[0], edges[-1])
+                ax.set_xlabel(r"Jet $p_T$ [GeV]")
+                ax.legend(fontsize="x-small")
+                if title is not None:
+                    ax.set_title(title, fontsize="small")
         return _save(fig, output)
 
 
@@ -151,9 +171,12 @@ def plot_mass_sculpting(runs: dict[str, list[Run]], output: Path, efficiency: fl
             axis = hist.axis.Regular(30, 0, 300, name="mass", label="Jet mass [GeV]")
             before = hist.Hist(axis).fill(background.jet_mass.to_numpy())
             after = hist.Hist(axis).fill(passed.jet_mass.to_numpy())
-            mplhep.histplot(before, ax=ax, density=True, yerr=False, label=f"QCD, all ({len(background)})")
+            text = model_runs[0].names[1].removeprefix("background (").removesuffix(")")
+            mplhep.histplot(before, ax=ax, density=True, yerr=False, label=f"{text}, all ({len(background)})")
             if len(passed):
-                mplhep.histplot(after, ax=ax, density=True, yerr=False, label=f"QCD, passing ({len(passed)})")
+                mplhep.histplot(
+                    after, ax=ax, density=True, yerr=False, label=f"{text}, passing ({len(passed)})"
+                )
             ax.set_title(rf"{name}: cut at $\varepsilon_S$ = {efficiency:g}", fontsize="small")
             ax.set_xlabel("Jet mass [GeV]")
             ax.set_ylabel("Density")
@@ -168,12 +191,16 @@ def plot_score_distributions(runs: dict[str, list[Run]], output: Path) -> list[P
         for ax, (name, model_runs) in zip(axes, runs.items(), strict=True):
             table = model_runs[0].scores
             axis = hist.axis.Regular(40, 0, 1, name="score", label="Score")
-            for label, text in ((1, "signal (top)"), (0, "background (QCD)")):
+            for label, text in zip((1, 0), model_runs[0].names, strict=True):
                 h = hist.Hist(axis).fill(table.score[table.label == label].to_numpy())
                 mplhep.histplot(h, ax=ax, density=True, yerr=False, label=text)
             ax.set_yscale("log")
             ax.set_title(name, fontsize="small")
-            ax.set_xlabel("Signal probability")
+            signal, background = (name.split(" ")[0] for name in model_runs[0].names)
+            binary = model_runs[0].names == Run.names
+            ax.set_xlabel(
+                "Signal probability" if binary else f"$s_{{{signal}}}/(s_{{{signal}}} + s_{{{background}}})$"
+            )
             ax.set_ylabel("Density")
             ax.legend(fontsize="x-small")
         return _save(fig, output)
