@@ -77,7 +77,7 @@ def pipeline(generated: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
     model = out / "lstm.yaml"
     model.write_text(yaml.safe_dump(TINY_LSTM))
     train, evaluate = out / "train", out / "evaluate"
-    cpu = ["--accelerator", "cpu", "--devices", "1", "--max-epochs", "8", "--batch-size", "32"]
+    cpu = ["--accelerator", "cpu", "--devices", "1", "--max-epochs", "12", "--batch-size", "32"]
     assert main(["-q", "train", "--model", str(model), "--build-dir", str(build),
                  "--output-dir", str(train / "lstm"), "--seed", "1", "--lr", "0.01", *cpu]) == 0  # fmt: skip
     assert main(["-q", "train-bdt", "--build-dir", str(build), "--output-dir", str(train / "bdt")]) == 0
