@@ -211,3 +211,12 @@ def test_balancing_keeps_every_class_at_the_smallest_count(pipeline, tmp_path):
     for name, n in kept.items():
         # each jet is kept with probability smallest / count: binomial spread around the smallest count
         assert abs(n - smallest) < 4 * np.sqrt(smallest), (name, n, smallest)
+
+
+def test_export_names_a_score_per_class(pipeline):
+    output = pipeline["out"] / "export" / "lstm.onnx"
+    # the export itself checks ONNX Runtime's scores against PyTorch's
+    assert main(["-q", "export", "--model", str(pipeline["train"] / "lstm"), "--format", "onnx",
+                 "--output", str(output)]) == 0  # fmt: skip
+    spec = json.loads(output.with_suffix(".spec.json").read_text())
+    assert spec["labels"] == CLASSES
