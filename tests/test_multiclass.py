@@ -220,3 +220,14 @@ def test_export_names_a_score_per_class(pipeline):
                  "--output", str(output)]) == 0  # fmt: skip
     spec = json.loads(output.with_suffix(".spec.json").read_text())
     assert spec["labels"] == CLASSES
+
+
+def test_report_refuses_taggers_of_the_wrong_kind_for_the_configuration(pipeline, tmp_path):
+    # a workflow that ingested without --multiclass would otherwise report binary taggers for a
+    # multi-class configuration without a word
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"signal": ["label_Tbqq", "label_Wqq"], "multiclass": False}))
+    with pytest.raises(ValueError, match="multiclass is False, but the evaluated taggers are multi-class"):
+        write_report([pipeline["evaluate"] / "bdt"], tmp_path / "report", config=config)
+    config.write_text(yaml.safe_dump({"signal": ["label_Tbqq", "label_Wqq"], "multiclass": True}))
+    assert "classes" in write_report([pipeline["evaluate"] / "bdt"], tmp_path / "report", config=config)

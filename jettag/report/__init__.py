@@ -89,6 +89,14 @@ def write_report(
         summary = json.loads(path.read_text())
         builds[summary.get("split", path.parent.name)] = summary
     config_data = None if config is None else read_yaml(config, "workflow configuration")
+    if isinstance(config_data, dict) and "multiclass" in config_data:
+        multiclass = next(iter(runs.values()))[0].multiclass
+        if bool(config_data["multiclass"]) != multiclass:
+            raise ValueError(
+                f"{config}: multiclass is {config_data['multiclass']}, but the evaluated taggers are "
+                f"{'multi-class' if multiclass else 'binary'}: ingest with --multiclass exactly when the "
+                "configuration sets multiclass: true"
+            )
     metrics = collect(
         runs,
         list(signal_efficiencies),
