@@ -34,10 +34,22 @@ from torch import Tensor, nn
 
 from jettag.evaluate.metrics import one_vs_background
 
-__all__ = ["SCHEDULES", "TaggerModule"]
+__all__ = ["SCHEDULES", "TaggerModule", "validation_auc"]
 
 #: learning-rate schedules, per optimiser step over the whole run
 SCHEDULES = ("cosine", "onecycle", "none")
+
+
+def validation_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC of signal probabilities ``[n]`` (binary) or class probabilities ``[n, n_classes]``
+    (scikit-learn's one-vs-rest mean); NaN while a class is missing, as in the sanity check's first
+    batches of a small sample."""
+    n_classes = 2 if scores.ndim == 1 else max(scores.shape[1], 2)
+    if len(np.unique(labels)) < n_classes:
+        return math.nan
+    if scores.ndim == 1:
+        return float(roc_auc_score(labels, scores))
+    return float(roc_auc_score(labels, scores, multi_class="ovr"))
 
 
 class TaggerModule(LightningModule):
@@ -164,12 +176,7 @@ class TaggerModule(LightningModule):
             predicted = (scores > 0.5).astype(np.int64)
         else:
             predicted = scores.argmax(axis=1)
-        if len(np.unique(labels)) < 2:
-            auc = math.nan  # e.g. the sanity check's two batches: AUC needs both classes
-        elif scores.ndim == 1:
-            auc = float(roc_auc_score(labels, scores))
-        else:
-            auc = float(roc_auc_score(labels, scores, multi_class="ovr"))
+        auc = validation_auc(labels, scores)
         metrics = {
             f"{stage}/loss": float(loss_sum.sum()) / n,
             f"{stage}/accuracy": float((predicted == labels).mean()) if len(labels) else math.nan,

@@ -244,3 +244,15 @@ def test_a_killed_training_resumes_where_it_stopped(built, tmp_path):
     assert f"'epochs_trained': {done + 2}" in result.stderr
     artefact = json.loads((out / "artefact.json").read_text())
     assert artefact["epochs_trained"] == done + 2
+
+
+def test_multiclass_validation_auc_is_undefined_not_an_error_while_a_class_is_missing():
+    """The sanity check's first batches of a small multi-class sample can lack a class: the AUC is NaN then,
+    and defined again once every class is there."""
+    from jettag.train.module import validation_auc
+
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.8, 0.1]])
+    assert np.isnan(validation_auc(np.array([0, 1, 0, 1]), probabilities))
+    probabilities = np.vstack([probabilities, [0.1, 0.1, 0.8]])
+    assert validation_auc(np.array([0, 1, 0, 1, 2]), probabilities) == pytest.approx(1.0)
+    assert np.isnan(validation_auc(np.array([1, 1]), np.array([0.3, 0.9])))
