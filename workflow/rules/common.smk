@@ -89,6 +89,8 @@ def ingest_args():
         f"--on-bad-file {ing['on_bad_file']}",
         f"--tree {shlex.quote(ing['tree'])}",
     ]
+    if config["multiclass"]:
+        args.append("--multiclass")
     for key in ("pt_min", "pt_max", "eta_max"):
         if ing[key] is not None:
             args.append(f"--{key.replace('_', '-')} {ing[key]}")
