@@ -20,7 +20,7 @@ log = logging.getLogger("jettag")
 def _add_generate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "generate",
-        help="generate one shard of top or QCD jets with Pythia8 + FastJet into a JetClass ROOT file",
+        help="generate one shard of top, W, Z or QCD jets with Pythia8 + FastJet into a JetClass ROOT file",
         description="Generate one shard of anti-kt jets into a JetClass-schema ROOT file.",
     )
     p.add_argument(
