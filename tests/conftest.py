@@ -20,16 +20,20 @@ SPLITS = ("train", "val", "test")
 N_SAMPLE_JETS = 400
 
 
-@pytest.fixture(scope="session")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """ROOT files of top (``Tbqq``) and ``QCD`` jets, generated with the default settings."""
-    out = tmp_path_factory.mktemp("generated")
+def generate_processes(out: Path, processes: tuple[str, ...], n_jets: int, seed: int = 7) -> dict[str, Path]:
+    """One ROOT file (and its JSON summary beside it) of ``n_jets`` jets per process, default settings."""
     paths = {}
-    for process in ("Tbqq", "QCD"):
-        settings = GenerationSettings(process=process, seed=7, n_jets=N_SAMPLE_JETS)
+    for process in processes:
+        settings = GenerationSettings(process=process, seed=seed, n_jets=n_jets)
         generate_shard(settings, out / f"{process}.root", out / f"{process}.json")
         paths[process] = out / f"{process}.root"
     return paths
+
+
+@pytest.fixture(scope="session")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """ROOT files of top (``Tbqq``) and ``QCD`` jets, generated with the default settings."""
+    return generate_processes(tmp_path_factory.mktemp("generated"), ("Tbqq", "QCD"), N_SAMPLE_JETS)
 
 
 @pytest.fixture(scope="session")

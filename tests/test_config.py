@@ -90,15 +90,16 @@ def test_every_problem_is_listed_at_once():
     assert "generate.shards" in message
 
 
+def check_config(path: Path) -> subprocess.CompletedProcess:
+    """`jettag check-config path`, as a user runs it."""
+    command = [sys.executable, "-m", "jettag", "check-config", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
 def test_cli_check_config_names_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"generate": {"pt_min": 600, "pt_max": 500}}))
-    result = subprocess.run(
-        [sys.executable, "-m", "jettag", "check-config", str(bad)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = check_config(bad)
     assert result.returncode == 2
     assert "generate.pt_min" in result.stderr
     assert str(bad) in result.stderr

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from jettag.config import ConfigError, load_config, validate_config
+from tests.test_config import check_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,11 +50,6 @@ def test_multiclass_must_be_a_boolean():
 def test_check_config_refuses_one_signal_label_in_multiclass(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("signal: [label_Tbqq]\nmulticlass: true\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "jettag", "check-config", str(bad)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = check_config(bad)
     assert result.returncode == 2
     assert "multiclass" in result.stderr

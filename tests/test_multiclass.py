@@ -20,13 +20,11 @@ from jettag.artefact import load_bdt_tagger, load_tagger
 from jettag.build import BuildSettings, build_split, fit_standardisation
 from jettag.build.run import HIGH_LEVEL_FEATURES
 from jettag.cli import main
-from jettag.generate import GenerationSettings, generate_shard
 from jettag.ingest import IngestSettings, ingest_file
 from jettag.ingest.summary import summarize
-from jettag.jetclass import PROCESS_LABELS
 from jettag.report import write_report
 from jettag.train.bdt import BDTModel, export_trees, fit_bdt, load_highlevel
-from tests.conftest import N_SAMPLE_JETS
+from tests.conftest import N_SAMPLE_JETS, generate_processes
 
 SPLITS = ("train", "val", "test")
 CLASSES = ["QCD", "Tbqq", "Wqq"]
@@ -36,7 +34,6 @@ TINY_LSTM = {"name": "lstm", "kind": "recurrent", "cell": "lstm", "embed_dim": 1
              "num_layers": 1, "dropout": 0.0, "head_sizes": [16], "readout": "mean"}  # fmt: skip
 
 pytestmark = [
-    pytest.mark.skipif("Wqq" not in PROCESS_LABELS, reason="jettag generate cannot make W jets yet"),
     # Lightning 2.6 still constructs torch's LeafSpec, which torch 2.13 deprecates; nothing of jettag's
     pytest.mark.filterwarnings(r"ignore:`isinstance\(treespec, LeafSpec\)` is deprecated:FutureWarning"),
 ]
@@ -46,11 +43,7 @@ pytestmark = [
 def pipeline(generated: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The shared top and QCD jets plus as many W jets, through ingest, build, training and evaluation."""
     out = tmp_path_factory.mktemp("multiclass")
-    files = dict(generated)
-    files["Wqq"] = out / "Wqq.root"
-    generate_shard(
-        GenerationSettings(process="Wqq", seed=7, n_jets=N_SAMPLE_JETS), files["Wqq"], out / "Wqq.json"
-    )
+    files = {**generated, **generate_processes(out, ("Wqq",), N_SAMPLE_JETS)}
 
     settings = IngestSettings(signal=["label_Tbqq", "label_Wqq"], background=["label_QCD"], multiclass=True)
     shards: dict[str, list[Path]] = {split: [] for split in SPLITS}

@@ -12,7 +12,7 @@ import pytest
 import uproot
 import vector
 
-from jettag.generate import GenerationSettings, generate_shard
+from tests.conftest import generate_processes
 
 #: jets per boson process: enough for a mass peak and a tau21 median, at ~35 jets/s on one core
 N_BOSON_JETS = 300
@@ -21,13 +21,7 @@ N_BOSON_JETS = 300
 @pytest.fixture(scope="session")
 def generated_bosons(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """ROOT files of hadronic ``Wqq`` and ``Zqq`` jets, generated with the default settings."""
-    out = tmp_path_factory.mktemp("generated_bosons")
-    paths = {}
-    for process in ("Wqq", "Zqq"):
-        settings = GenerationSettings(process=process, seed=7, n_jets=N_BOSON_JETS)
-        generate_shard(settings, out / f"{process}.root", out / f"{process}.json")
-        paths[process] = out / f"{process}.root"
-    return paths
+    return generate_processes(tmp_path_factory.mktemp("generated_bosons"), ("Wqq", "Zqq"), N_BOSON_JETS)
 
 
 @pytest.fixture(scope="session")
