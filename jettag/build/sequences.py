@@ -24,6 +24,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 __all__ = [
     "ORDERINGS",
+    "PID_BRANCHES",
     "PID_FEATURES",
     "STANDARD_FEATURES",
     "Standardisation",
@@ -39,7 +40,7 @@ __all__ = [
 STANDARD_FEATURES = ("log_pt", "log_e", "log_pt_rel", "log_e_rel", "delta_r", "deta", "dphi")
 
 #: particle-identification features and the JetClass branch each one is read from
-_PID_BRANCHES: dict[str, str] = {
+PID_BRANCHES: dict[str, str] = {
     "charge": "part_charge",
     "is_charged_hadron": "part_isChargedHadron",
     "is_neutral_hadron": "part_isNeutralHadron",
@@ -47,7 +48,7 @@ _PID_BRANCHES: dict[str, str] = {
     "is_electron": "part_isElectron",
     "is_muon": "part_isMuon",
 }
-PID_FEATURES = tuple(_PID_BRANCHES)
+PID_FEATURES = tuple(PID_BRANCHES)
 
 #: constituent orderings understood by :func:`order_constituents`
 ORDERINGS = ("pt", "delta_r", "kt")
@@ -108,7 +109,7 @@ def constituent_features(jets: ak.Array, with_pid: bool = False) -> ak.Array:
     """
     _require(jets, _KINEMATIC_BRANCHES + _JET_BRANCHES, "constituent_features")
     if with_pid:
-        _require(jets, list(_PID_BRANCHES.values()), "constituent_features(with_pid=True)")
+        _require(jets, list(PID_BRANCHES.values()), "constituent_features(with_pid=True)")
     counts = _counts(jets, _KINEMATIC_BRANCHES)
     px, py = _flat(jets["part_px"]), _flat(jets["part_py"])
     energy = _flat(jets["part_energy"])
@@ -128,7 +129,7 @@ def constituent_features(jets: ak.Array, with_pid: bool = False) -> ak.Array:
         "dphi": dphi,
     }
     if with_pid:
-        columns |= {name: _flat(jets[branch]) for name, branch in _PID_BRANCHES.items()}
+        columns |= {name: _flat(jets[branch]) for name, branch in PID_BRANCHES.items()}
     return _jagged({name: values.astype(np.float32) for name, values in columns.items()}, counts)
 
 

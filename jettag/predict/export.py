@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from jettag import __version__
 from jettag.artefact import ArtefactError, TrainedTagger, load_tagger, scores_from_logits
+from jettag.build.sequences import PID_BRANCHES
 from jettag.models.cnn import ImageCNN
 from jettag.models.recurrent import RecurrentTagger
 from jettag.predict.features import InputSpec
@@ -57,12 +58,7 @@ FEATURE_DEFINITIONS = {
     "delta_r": "hypot(part_deta, part_dphi)",
     "deta": "part_deta = (part_eta - jet_eta) * sign(jet_eta)",
     "dphi": "part_dphi = part_phi - jet_phi, wrapped to [-pi, pi)",
-    "charge": "part_charge",
-    "is_charged_hadron": "part_isChargedHadron",
-    "is_neutral_hadron": "part_isNeutralHadron",
-    "is_photon": "part_isPhoton",
-    "is_electron": "part_isElectron",
-    "is_muon": "part_isMuon",
+    **PID_BRANCHES,
 }
 ORDERING_DEFINITIONS = {
     "pt": "decreasing constituent pT; ties keep the input order",

@@ -96,7 +96,8 @@ def _draw_roc(ax: plt.Axes, runs: dict[str, list[Run]], efficiencies: Sequence[f
             warnings.simplefilter("ignore", RuntimeWarning)  # all seeds unbounded at an eps_S
             median = np.nanmedian(rejections, axis=0)
             low, high = np.nanmin(rejections, axis=0), np.nanmax(rejections, axis=0)
-        ax.plot(grid, median, color=colours[name], label=f"{name} ({len(model_runs)} seeds)")
+        seeds = f"{len(model_runs)} seed{'s' if len(model_runs) > 1 else ''}"
+        ax.plot(grid, median, color=colours[name], label=f"{name} ({seeds})")
         if len(model_runs) > 1:
             ax.fill_between(grid, low, high, color=colours[name], alpha=0.25, linewidth=0)
     ax.plot(grid, 1.0 / grid, color="grey", linestyle=":", label="random")
