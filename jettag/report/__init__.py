@@ -13,7 +13,7 @@ from typing import Any
 
 from jettag import __version__
 from jettag.config import read_yaml
-from jettag.report.collect import class_views, collect, load_runs
+from jettag.report.collect import binary_names, class_views, collect, load_runs
 from jettag.report.html import write_html
 from jettag.report.plots import (
     FIGURES,
@@ -97,6 +97,13 @@ def write_report(
                 f"{'multi-class' if multiclass else 'binary'}: ingest with --multiclass exactly when the "
                 "configuration sets multiclass: true"
             )
+    # a binary tagger's classes take their names from the configuration's labels, e.g. signal (Tbqq)
+    labelled = isinstance(config_data, dict) and config_data.get("signal") and config_data.get("background")
+    if labelled and not next(iter(runs.values()))[0].multiclass:
+        names = binary_names(config_data["signal"], config_data["background"])
+        for model_runs in runs.values():
+            for run in model_runs:
+                run.names = names
     metrics = collect(
         runs,
         list(signal_efficiencies),

@@ -40,7 +40,7 @@ class Run:
     directory: Path
     metrics: dict[str, Any]
     scores: pd.DataFrame
-    names: tuple[str, str] = ("signal (top)", "background (QCD)")
+    names: tuple[str, str] = ("signal", "background")
 
     @property
     def label_names(self) -> list[str]:
@@ -82,6 +82,16 @@ def load_runs(directories: Sequence[str | Path]) -> dict[str, list[Run]]:
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"model {name!r}: seed(s) evaluated twice: {seeds}")
     return runs
+
+
+def binary_names(signal: Sequence[str], background: Sequence[str]) -> tuple[str, str]:
+    """How the figures call the two classes of a binary tagger, from the configuration's label lists:
+    ``("signal (Tbqq)", "background (QCD)")``."""
+
+    def short(labels: Sequence[str]) -> str:
+        return "+".join(label.removeprefix("label_") for label in labels)
+
+    return f"signal ({short(signal)})", f"background ({short(background)})"
 
 
 def class_views(runs: dict[str, list[Run]]) -> dict[str, dict[str, list[Run]]]:

@@ -44,7 +44,7 @@ FIGURES = {
     "(median over seeds; bins of equal jet count unless evaluate.pt_bins sets them).",
     "mass_sculpting": "Background jet mass before and after a cut at eps_S = 0.5 on each tagger's score "
     "(first seed), both normalised to unit area: a tagger that sculpts the mass makes the background "
-    "after the cut look like the top peak.",
+    "after the cut look like the signal's mass peak.",
     "training_curves": "Training and validation loss per epoch of each network, every seed.",
     "score_distributions": "Score distributions of signal and background test jets (first seed), unit area.",
     "gradient_reach": "How far back the recurrent memory reaches: the norm of the gradient of the state "
@@ -198,7 +198,7 @@ def plot_score_distributions(runs: dict[str, list[Run]], output: Path) -> list[P
             ax.set_yscale("log")
             ax.set_title(name, fontsize="small")
             signal, background = (name.split(" ")[0] for name in model_runs[0].names)
-            binary = model_runs[0].names == Run.names
+            binary = model_runs[0].names[0].startswith("signal")
             ax.set_xlabel(
                 "Signal probability" if binary else f"$s_{{{signal}}}/(s_{{{signal}}} + s_{{{background}}})$"
             )

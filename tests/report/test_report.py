@@ -82,3 +82,10 @@ def test_figures_and_the_html_page(report) -> None:
     assert "The samples differ." in page
     assert "ParticleNet" in page
     assert f"{metrics['models']['bdt']['auc']:.4g}" in page
+
+
+def test_binary_classes_are_named_after_the_configured_labels() -> None:
+    from jettag.report.collect import binary_names
+
+    assert binary_names(["label_Hbb"], ["label_QCD"]) == ("signal (Hbb)", "background (QCD)")
+    assert binary_names(["label_Tbqq", "label_Wqq"], ["label_QCD"])[0] == "signal (Tbqq+Wqq)"
