@@ -316,8 +316,8 @@ def train_bdt(
     ``label_names`` name the classes by label value (the build summary's); more than two make a multi-class
     BDT (softmax over one tree per class and iteration). ``params`` override :data:`DEFAULT_PARAMS` (any
     ``HistGradientBoostingClassifier`` argument except those in ``_REFUSED_PARAMS``). Returns the metrics,
-    also stored in ``artefact.json``: for several classes ``val_auc`` is the one-vs-rest macro average, as
-    for the networks, and ``val_auc_vs_background`` has each signal class against the background.
+    also stored in ``artefact.json``: for several classes ``val_auc_vs_background`` has each signal class
+    against the background, on ``s_i / (s_i + s_0)``, and ``val_auc`` is their mean, as for the networks.
     """
     features = tuple(features)
     label_names = list(label_names)
@@ -345,13 +345,14 @@ def train_bdt(
         from jettag.evaluate.metrics import one_vs_background
 
         probabilities = model.predict_proba(X_val)
+        vs_background = {
+            name: float(roc_auc_score(*one_vs_background(y_val, probabilities, i)))
+            for i, name in enumerate(label_names[1:], start=1)
+        }
         metrics = {
-            "val_auc": float(roc_auc_score(y_val, probabilities, multi_class="ovr")),
+            "val_auc": float(np.mean(list(vs_background.values()))),
             "val_accuracy": float(accuracy_score(y_val, probabilities.argmax(axis=1))),
-            "val_auc_vs_background": {
-                name: float(roc_auc_score(*one_vs_background(y_val, probabilities, i)))
-                for i, name in enumerate(label_names[1:], start=1)
-            },
+            "val_auc_vs_background": vs_background,
         }
     metrics |= {
         "n_train": len(y_train),

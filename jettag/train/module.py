@@ -6,12 +6,12 @@ training adds around it. One shared step serves training, validation and test. L
 - ``train/loss`` (each step), ``train/epoch_loss``, ``train/grad_norm`` (global L2 norm of the gradients
   before clipping, each step), ``lr``;
 - ``val/loss``, ``val/accuracy``, ``val/auc`` (and ``test/...``): the AUC from scikit-learn on the scores
-  of the whole epoch (several classes: one-vs-rest, macro average), and for several classes
-  ``val/auc_vs_background_<i>``: signal class i against the background, on the discriminant
-  ``s_i / (s_i + s_0)``. With several ranks each validates its own part of the split
-  (:class:`jettag.train.JetDataModule`); the scores, labels and losses of all ranks are gathered before
-  the metrics are computed, so every rank computes the same numbers over the whole split, and early
-  stopping and checkpointing decide alike on every rank.
+  of the whole epoch; for several classes ``val/auc_vs_background_<i>``, signal class i against the
+  background on the discriminant ``s_i / (s_i + s_0)``, and ``val/auc`` their mean (as in the report).
+  With several ranks each validates its own part of the split (:class:`jettag.train.JetDataModule`);
+  the scores, labels and losses of all ranks are gathered before the metrics are computed, so every rank
+  computes the same numbers over the whole split, and early stopping and checkpointing decide alike on
+  every rank.
 
 For a recurrent network, once per validation epoch the input-gradient norms along the sequence
 (:meth:`jettag.models.RecurrentTagger.input_gradient_norms`) of one fixed validation batch (the first) are
@@ -41,15 +41,16 @@ SCHEDULES = ("cosine", "onecycle", "none")
 
 
 def validation_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC of signal probabilities ``[n]`` (binary) or class probabilities ``[n, n_classes]``
-    (scikit-learn's one-vs-rest mean); NaN while a class is missing, as in the sanity check's first
-    batches of a small sample."""
+    """ROC AUC of signal probabilities ``[n]`` (binary); for class probabilities ``[n, n_classes]`` the mean
+    over the signal classes of the AUC of each against the background (class 0), on ``s_i / (s_i + s_0)``,
+    as the report computes it on the test split. NaN while a class is missing, as in the sanity check's
+    first batches of a small sample."""
     n_classes = 2 if scores.ndim == 1 else max(scores.shape[1], 2)
     if len(np.unique(labels)) < n_classes:
         return math.nan
     if scores.ndim == 1:
         return float(roc_auc_score(labels, scores))
-    return float(roc_auc_score(labels, scores, multi_class="ovr"))
+    return float(np.mean([roc_auc_score(*one_vs_background(labels, scores, i)) for i in range(1, n_classes)]))
 
 
 class TaggerModule(LightningModule):
