@@ -38,6 +38,21 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def test_an_mpi_resource_starts_one_training_process_per_task_with_srun(tmp_path):
+    """The Slurm profile's DDP resources (README, On a Slurm cluster) put srun in front of `jettag train`,
+    with the node, task and CPU counts asked for; the other rules are untouched."""
+    _, config = smoke_config(tmp_path)
+    ddp = ["train:mpi=srun", "train:nodes=2", "train:tasks_per_node=4", "train:cpus_per_task=5"]
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(config), "--set-resources", *ddp)
+    assert result.returncode == 0, result.stderr[-3000:]
+    commands = [line for line in result.stdout.splitlines() if "jettag " in line]
+    trainings = [line for line in commands if "jettag train " in line]
+    assert trainings, result.stdout[-3000:]
+    launch = "srun --nodes=2 --ntasks-per-node=4 --cpus-per-task=5 jettag train "
+    assert all(launch in line for line in trainings), trainings
+    assert not any("srun" in line for line in commands if line not in trainings)
+
+
 def test_lint_finds_nothing_but_the_missing_conda_environments(tmp_path):
     result = snakemake(tmp_path, "--lint", "--configfile", str(smoke_config(tmp_path)[1]))
     # jettag runs from the environment `pip install .` makes (README), not from per-rule conda environments
