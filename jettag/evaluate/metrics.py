@@ -176,11 +176,14 @@ def one_vs_background(
         )
     if not 0 < signal_class < probabilities.shape[1]:
         raise ValueError(f"signal class {signal_class} outside 1..{probabilities.shape[1] - 1}")
+    if not np.isfinite(probabilities).all():
+        bad = int((~np.isfinite(probabilities)).any(axis=1).sum())
+        raise ValueError(f"{bad} jets have probabilities that are not finite")
     keep = (labels == 0) | (labels == signal_class)
     s_i, s_0 = probabilities[keep, signal_class], probabilities[keep, 0]
     total = s_i + s_0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        score = np.where(total > 0, s_i / np.where(total > 0, total, 1.0), 0.5)
+    score = np.full(len(total), 0.5)
+    np.divide(s_i, total, out=score, where=total > 0)
     return (labels[keep] == signal_class).astype(np.int64), score
 
 
@@ -202,14 +205,16 @@ def multiclass_metrics(
             f"probabilities {probabilities.shape}, expected ({len(labels)}, {len(label_names)}) "
             f"for the classes {list(label_names)}"
         )
+    per_class = {}
+    for i, name in enumerate(label_names[1:], start=1):
+        try:
+            per_class[name] = binary_metrics(
+                *one_vs_background(labels, probabilities, i), efficiencies, n_bootstrap, seed
+            )
+        except ValueError as err:
+            raise ValueError(f"class {name} (label {i}) against {label_names[0]} (label 0): {err}") from err
     return {
         "accuracy": float(np.mean(probabilities.argmax(axis=1) == labels)),
         "n_jets": {name: int((labels == i).sum()) for i, name in enumerate(label_names)},
-        "per_class": {
-            name: binary_metrics(
-                *one_vs_background(labels, probabilities, i), efficiencies, n_bootstrap, seed
-            )
-            for i, name in enumerate(label_names)
-            if i > 0
-        },
+        "per_class": per_class,
     }

@@ -57,3 +57,18 @@ def test_shapes_are_checked():
     labels, probabilities = softmax_of_gaussians(10, [1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match="for the classes"):
         multiclass_metrics(labels, probabilities[:, :2], NAMES)
+
+
+def test_non_finite_probabilities_and_a_missing_class_stop_with_the_reason():
+    """A diverged network (NaN scores) must not pass as a coin (AUC 0.5); a class missing from the sample
+    is named."""
+    labels, probabilities = softmax_of_gaussians(10, [1.0, 2.0, 2.0])
+    diverged = probabilities.copy()
+    diverged[3] = np.nan
+    with pytest.raises(ValueError, match="1 jets have probabilities that are not finite"):
+        one_vs_background(labels, diverged, 1)
+    with pytest.raises(ValueError, match="not finite"):
+        multiclass_metrics(labels, diverged, NAMES)
+    no_w = labels != 2
+    with pytest.raises(ValueError, match=r"class Wqq \(label 2\) against QCD \(label 0\)"):
+        multiclass_metrics(labels[no_w], probabilities[no_w], NAMES)
