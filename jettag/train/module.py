@@ -163,12 +163,14 @@ class TaggerModule(LightningModule):
         dist.all_gather(pieces, padded)
         return torch.cat([piece[:n] for piece, n in zip(pieces, lengths, strict=True)])
 
-    def _collected(self, values: list[Tensor]) -> np.ndarray:
-        local = torch.cat(values) if values else torch.empty(0, device=self.device)
+    def _collected(self, values: list[Tensor], tail: tuple[int, ...] = ()) -> np.ndarray:
+        """``values`` of every rank, concatenated; a rank without any has an empty ``[0, *tail]`` (the
+        shape the others gather)."""
+        local = torch.cat(values) if values else torch.empty((0, *tail), device=self.device)
         return self._gathered(local).float().cpu().numpy()
 
     def _epoch_metrics(self, stage: str) -> dict[str, float]:
-        scores = self._collected(self._scores)
+        scores = self._collected(self._scores, (self.n_classes,) if self.n_classes > 2 else ())
         labels = self._collected(self._labels).astype(np.int64)
         # every rank gathers, also one without batches: a collective that one rank skips never returns
         loss_sum = self._collected([torch.stack(self._losses).sum()[None]] if self._losses else [])
