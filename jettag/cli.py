@@ -184,7 +184,11 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", required=True, choices=["train", "val", "test"])
     p.add_argument("--standardisation", required=True, help="JSON of `jettag fit-standardisation`")
     p.add_argument("--output-dir", required=True, help="directory for sequences, images and highlevel.arrow")
-    p.add_argument("--balance", action="store_true", help="keep equal numbers of signal and background jets")
+    p.add_argument(
+        "--balance",
+        action="store_true",
+        help="keep every class at the jet count of the smallest (dropped jets are counted)",
+    )
     p.add_argument(
         "--ingest-summary", help="dataset summary of `jettag summarize-ingest` (needed by --balance)"
     )

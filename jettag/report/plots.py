@@ -141,7 +141,9 @@ def plot_pt_dependence(pt_bins: dict[str, Any], output: Path) -> list[Path]:
     key = f"rejection_{pt_bins['signal_efficiency']:g}"
     rows = pt_bins["classes"] if "classes" in pt_bins else {None: pt_bins["models"]}
     with plt.style.context(_STYLE):
-        fig, axes = plt.subplots(len(rows), 2, figsize=(13, 5.5 * len(rows)), squeeze=False)
+        fig, axes = plt.subplots(
+            len(rows), 2, figsize=(13, 5.5 * len(rows)), squeeze=False, layout="constrained"
+        )
         for (title, models), (left, right) in zip(rows.items(), axes, strict=True):
             colours = _colours(list(models))
             for name, values in models.items():
