@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from jettag import __version__
+from jettag.jetclass import BINARY_LABEL_NAMES
 from jettag.models.config import build_model
 
 __all__ = [
@@ -108,7 +109,7 @@ class TrainedBDT:
     @property
     def label_names(self) -> list[str]:
         """Class names by label value (a BDT trained before multi-class support is binary)."""
-        return list(self.artefact.get("label_names", ["background", "signal"]))
+        return list(self.artefact.get("label_names", BINARY_LABEL_NAMES))
 
     @property
     def features(self) -> list[str]:
@@ -233,7 +234,7 @@ def load_bdt_tagger(path: str | Path) -> TrainedBDT:
         raise ArtefactError(f"{trees}: not a usable BDT ({type(err).__name__}: {err})") from None
     if model is None:
         raise ArtefactError(f"{trees}: not a BDT (holds a {type(spec).__name__}, not a JSON object)")
-    names = artefact.get("label_names", ["background", "signal"])
+    names = artefact.get("label_names", list(BINARY_LABEL_NAMES))
     if len(names) != (2 if model.n_classes == 1 else model.n_classes):
         raise ArtefactError(
             f"{trees}: {model.n_classes} class output(s), but {artefact_path} names the classes {names}"

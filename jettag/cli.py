@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jettag import __version__
-from jettag.jetclass import PROCESS_LABELS
+from jettag.jetclass import BINARY_LABEL_NAMES, PROCESS_LABELS
 from jettag.predict.commands import add_parsers as add_predict_parsers
 
 __all__ = ["main"]
@@ -325,7 +325,7 @@ def _run_train(args: argparse.Namespace) -> None:
         weight_decay=args.weight_decay,
         schedule=args.schedule,
         n_classes=summary.get("n_classes", 1),
-        label_names=summary.get("label_names", ["background", "signal"]),
+        label_names=summary.get("label_names", list(BINARY_LABEL_NAMES)),
         standardisation=build / "standardisation.json",
         build_info={**summary["settings"], "features": summary["features"]},
     )
@@ -345,7 +345,7 @@ def _run_train_bdt(args: argparse.Namespace) -> None:
         build / "val" / "highlevel.arrow",
         args.output_dir,
         seed=args.seed,
-        label_names=summary.get("label_names", ["background", "signal"]),
+        label_names=summary.get("label_names", list(BINARY_LABEL_NAMES)),
     )
     log.info("bdt seed %d: %s", args.seed, metrics)
 

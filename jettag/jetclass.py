@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "BINARY_LABEL_NAMES",
     "COUNTER_BRANCH",
     "JET_BRANCHES",
     "LABEL_BRANCHES",
@@ -77,6 +78,9 @@ LABEL_BRANCHES: dict[str, np.dtype] = {
 
 #: the counter branch uproot adds for the jagged ``part_*`` branches it writes
 COUNTER_BRANCH = "npart"
+
+#: class names of a binary tagger, by label value: 0 the background labels, 1 the signal labels
+BINARY_LABEL_NAMES = ("background", "signal")
 
 #: processes jettag can generate, named after the JetClass class (label branch minus ``label_``)
 PROCESS_LABELS: dict[str, str] = {

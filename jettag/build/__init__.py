@@ -1,11 +1,10 @@
 """Build stage: constituent sequences (padded or packed), jet images and high-level features."""
 
 from jettag.build.images import ImageSpec, jet_images
-from jettag.build.run import BINARY_LABEL_NAMES, BuildSettings, build_split, fit_standardisation, read_shards
+from jettag.build.run import BuildSettings, build_split, fit_standardisation, read_shards
 from jettag.build.sequences import Standardisation, constituent_features, order_constituents, pack, pad
 
 __all__ = [
-    "BINARY_LABEL_NAMES",
     "BuildSettings",
     "ImageSpec",
     "Standardisation",

@@ -22,11 +22,11 @@ from jettag import __version__
 from jettag.build.images import ImageSpec, jet_images
 from jettag.build.sequences import Standardisation, constituent_features, order_constituents
 from jettag.ingest.split import jet_uniform
+from jettag.jetclass import BINARY_LABEL_NAMES
 from jettag.progress import Progress
 from jettag.shards import ShardWriter, iterate_shard
 
 __all__ = [
-    "BINARY_LABEL_NAMES",
     "HIGH_LEVEL_FEATURES",
     "OBSERVERS",
     "BuildSettings",
@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 
 #: jet-level quantities carried next to every built jet, so plots need no rerun of earlier stages
 OBSERVERS = ("jet_pt", "jet_eta", "jet_phi", "jet_mass", "jet_sdmass")
-#: class names of a binary tagger, by label value
-BINARY_LABEL_NAMES = ("background", "signal")
 #: inputs of the BDT baseline
 HIGH_LEVEL_FEATURES = ("jet_mass", "jet_sdmass", "tau21", "tau32", "jet_nparticles")
 

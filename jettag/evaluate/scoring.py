@@ -32,6 +32,7 @@ import torch
 from jettag import __version__
 from jettag.artefact import TrainedTagger, load_tagger
 from jettag.evaluate.metrics import binary_metrics, multiclass_metrics
+from jettag.jetclass import BINARY_LABEL_NAMES
 from jettag.shards import iterate_shard, read_shard
 from jettag.train.bdt import load_bdt, load_highlevel
 from jettag.train.data import collate_images, collate_sequences
@@ -151,7 +152,7 @@ def _training_facts(run_dir: Path, build_dir: Path) -> dict[str, Any]:
             "val_auc": metrics["val_auc"],
             "val_auc_vs_background": metrics.get("val_auc_vs_background"),
             "train_jets_per_second": None,
-            "label_names": artefact.get("label_names", ["background", "signal"]),
+            "label_names": artefact.get("label_names", list(BINARY_LABEL_NAMES)),
         }
     seconds = artefact["train_seconds"]
     epochs = artefact["epochs_trained"]

@@ -9,6 +9,7 @@ import awkward as ak
 import numpy as np
 import vector
 
+from jettag.jetclass import BINARY_LABEL_NAMES
 from jettag.particles import Particles
 from jettag.substructure import n_subjettiness, soft_drop_mass
 
@@ -72,7 +73,7 @@ def class_names(signal: Sequence[str], background: Sequence[str], multiclass: bo
     """
     check_classes(signal, background, multiclass)
     if not multiclass:
-        return ["background", "signal"]
+        return list(BINARY_LABEL_NAMES)
     first = background[0].removeprefix("label_") if len(background) == 1 else "background"
     return [first, *(label.removeprefix("label_") for label in signal)]
 

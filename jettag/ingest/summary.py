@@ -14,6 +14,7 @@ import numpy as np
 
 from jettag.ingest.prepare import DROP_REASONS
 from jettag.ingest.split import SPLITS
+from jettag.jetclass import BINARY_LABEL_NAMES
 
 __all__ = ["add_counts", "split_counts", "summarize"]
 
@@ -48,12 +49,11 @@ def summarize(summaries: Iterable[str | Path], output: str | Path | None = None)
     first = None
     for path in summaries:
         one = json.loads(Path(path).read_text())
-        classes = (one.get("multiclass", False), one.get("label_names", ["background", "signal"]))
+        classes = (one.get("multiclass", False), one.get("label_names", list(BINARY_LABEL_NAMES)))
         if first is None:
             first = (path, classes)
             total["multiclass"], total["label_names"] = classes
-            for split in SPLITS:
-                total["splits"][split]["classes"] = dict.fromkeys(classes[1], 0)
+            total["splits"] = {split: split_counts(classes[1]) for split in SPLITS}
         elif classes != first[1]:
             raise ValueError(
                 f"{path}: classes {classes[1]} (multiclass {classes[0]}) differ from those of {first[0]} "

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from jettag.evaluate.metrics import binary_metrics, one_vs_background, spread
+from jettag.jetclass import BINARY_LABEL_NAMES
 
 __all__ = ["Run", "class_views", "collect", "load_runs", "pt_edges"]
 
@@ -44,7 +45,7 @@ class Run:
 
     @property
     def label_names(self) -> list[str]:
-        return list(self.metrics.get("label_names", ["background", "signal"]))
+        return list(self.metrics.get("label_names", BINARY_LABEL_NAMES))
 
     @property
     def multiclass(self) -> bool:
@@ -217,8 +218,10 @@ def collect(
     build_summaries: dict[str, dict[str, Any]] | None = None,
     pt_bins: Sequence[float] | None = None,
     provenance: dict[str, Any] | None = None,
+    views: dict[str, dict[str, list[Run]]] | None = None,
 ) -> dict[str, Any]:
-    """The content of ``report/metrics.json`` for the ``runs`` of :func:`load_runs`."""
+    """The content of ``report/metrics.json`` for the ``runs`` of :func:`load_runs`; for multi-class runs
+    ``views`` are their :func:`class_views` (made here when not given)."""
     if not runs:
         raise ValueError("no evaluated runs to report")
     keys = [f"{e:g}" for e in efficiencies]
@@ -243,7 +246,7 @@ def collect(
     }
     if some_run.multiclass:
         names = some_run.label_names
-        views = class_views(runs)
+        views = class_views(runs) if views is None else views
         conventions["classes"] = (
             f"each signal class against the background ({names[0]}) alone: on the jets of the two classes, "
             "with the discriminant s_i / (s_i + s_0) of the softmax scores s; auc of a model is the mean "

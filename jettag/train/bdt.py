@@ -48,6 +48,7 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 
 from jettag import __version__
 from jettag.build.run import HIGH_LEVEL_FEATURES
+from jettag.jetclass import BINARY_LABEL_NAMES
 from jettag.shards import read_shard
 
 __all__ = [
@@ -308,7 +309,7 @@ def train_bdt(
     output_dir: str | Path,
     seed: int = 0,
     features: Sequence[str] = HIGH_LEVEL_FEATURES,
-    label_names: Sequence[str] = ("background", "signal"),
+    label_names: Sequence[str] = BINARY_LABEL_NAMES,
     **params: Any,
 ) -> dict[str, Any]:
     """Fit the BDT on ``train_shard``, score it on ``val_shard``, write ``bdt.json`` and ``artefact.json``.

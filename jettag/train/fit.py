@@ -56,6 +56,7 @@ from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from jettag import __version__
 from jettag.artefact import FORMAT
 from jettag.build.sequences import Standardisation
+from jettag.jetclass import BINARY_LABEL_NAMES
 from jettag.models.config import build_model, n_parameters, validate_model_config
 from jettag.train.data import JetDataModule
 from jettag.train.module import TaggerModule
@@ -162,7 +163,7 @@ def train_model(
     weight_decay: float = 1e-2,
     schedule: str = "cosine",
     n_classes: int = 1,
-    label_names: Sequence[str] = ("background", "signal"),
+    label_names: Sequence[str] = BINARY_LABEL_NAMES,
     standardisation: str | Path | None = None,
     build_info: dict[str, Any] | None = None,
     log_every_n_steps: int = 10,
