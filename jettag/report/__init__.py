@@ -89,21 +89,23 @@ def write_report(
         summary = json.loads(path.read_text())
         builds[summary.get("split", path.parent.name)] = summary
     config_data = None if config is None else read_yaml(config, "workflow configuration")
-    if isinstance(config_data, dict) and "multiclass" in config_data:
-        multiclass = next(iter(runs.values()))[0].multiclass
-        if bool(config_data["multiclass"]) != multiclass:
-            raise ValueError(
-                f"{config}: multiclass is {config_data['multiclass']}, but the evaluated taggers are "
-                f"{'multi-class' if multiclass else 'binary'}: ingest with --multiclass exactly when the "
-                "configuration sets multiclass: true"
-            )
+    multiclass = next(iter(runs.values()))[0].multiclass
+    configured = config_data.get("multiclass") if isinstance(config_data, dict) else None
+    if configured is not None and bool(configured) != multiclass:
+        raise ValueError(
+            f"{config}: multiclass is {configured}, but the evaluated taggers are "
+            f"{'multi-class' if multiclass else 'binary'}: ingest with --multiclass exactly when the "
+            "configuration sets multiclass: true"
+        )
     # a binary tagger's classes take their names from the configuration's labels, e.g. signal (Tbqq)
     labelled = isinstance(config_data, dict) and config_data.get("signal") and config_data.get("background")
-    if labelled and not next(iter(runs.values()))[0].multiclass:
+    if labelled and not multiclass:
         names = binary_names(config_data["signal"], config_data["background"])
         for model_runs in runs.values():
             for run in model_runs:
                 run.names = names
+    # a multi-class tagger is shown as one binary tagger per signal class against the background
+    classes = class_views(runs) if multiclass else None
     metrics = collect(
         runs,
         list(signal_efficiencies),
@@ -111,6 +113,7 @@ def write_report(
         build_summaries=builds,
         pt_bins=pt_bins,
         provenance=provenance() | ({"config": config_data} if config_data is not None else {}),
+        views=classes,
     )
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
@@ -119,8 +122,6 @@ def write_report(
         for name, model_runs in runs.items()
     }
     reference = 0.5 if 0.5 in signal_efficiencies else signal_efficiencies[-1]
-    # a multi-class tagger is shown as one binary tagger per signal class against the background
-    classes = class_views(runs) if "classes" in metrics else None
     panels = runs
     if classes:
         panels = {

@@ -34,23 +34,29 @@ from torch import Tensor, nn
 
 from jettag.evaluate.metrics import one_vs_background
 
-__all__ = ["SCHEDULES", "TaggerModule", "validation_auc"]
+__all__ = ["SCHEDULES", "TaggerModule", "validation_auc", "validation_aucs"]
 
 #: learning-rate schedules, per optimiser step over the whole run
 SCHEDULES = ("cosine", "onecycle", "none")
 
 
-def validation_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC of signal probabilities ``[n]`` (binary); for class probabilities ``[n, n_classes]`` the mean
-    over the signal classes of the AUC of each against the background (class 0), on ``s_i / (s_i + s_0)``,
-    as the report computes it on the test split. NaN while a class is missing, as in the sanity check's
-    first batches of a small sample."""
-    n_classes = 2 if scores.ndim == 1 else max(scores.shape[1], 2)
-    if len(np.unique(labels)) < n_classes:
-        return math.nan
+def validation_aucs(labels: np.ndarray, scores: np.ndarray) -> tuple[float, list[float]]:
+    """ROC AUC of signal probabilities ``[n]`` (binary, no per-class list); for class probabilities
+    ``[n, n_classes]`` the AUC of each signal class against the background (class 0) on
+    ``s_i / (s_i + s_0)``, and their mean, as the report computes them on the test split. NaN while a class
+    is missing, as in the sanity check's first batches of a small sample."""
     if scores.ndim == 1:
-        return float(roc_auc_score(labels, scores))
-    return float(np.mean([roc_auc_score(*one_vs_background(labels, scores, i)) for i in range(1, n_classes)]))
+        return (float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else math.nan), []
+    per_class = []
+    for i in range(1, scores.shape[1]):
+        y, s = one_vs_background(labels, scores, i)
+        per_class.append(float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else math.nan)
+    return float(np.mean(per_class)), per_class
+
+
+def validation_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The AUC of :func:`validation_aucs`: binary, or the mean over the signal classes."""
+    return validation_aucs(labels, scores)[0]
 
 
 class TaggerModule(LightningModule):
@@ -179,19 +185,14 @@ class TaggerModule(LightningModule):
             predicted = (scores > 0.5).astype(np.int64)
         else:
             predicted = scores.argmax(axis=1)
-        auc = validation_auc(labels, scores)
+        auc, per_class = validation_aucs(labels, scores)
         metrics = {
             f"{stage}/loss": float(loss_sum.sum()) / n,
             f"{stage}/accuracy": float((predicted == labels).mean()) if len(labels) else math.nan,
             f"{stage}/auc": auc,
         }
-        if scores.ndim == 2 and scores.shape[1] > 2:
-            # each signal class against the background alone, with s_i / (s_i + s_0)
-            for i in range(1, scores.shape[1]):
-                y, s = one_vs_background(labels, scores, i)
-                metrics[f"{stage}/auc_vs_background_{i}"] = (
-                    float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else math.nan
-                )
+        # each signal class against the background alone, with s_i / (s_i + s_0)
+        metrics |= {f"{stage}/auc_vs_background_{i}": value for i, value in enumerate(per_class, start=1)}
         self._reset()
         return metrics
 
