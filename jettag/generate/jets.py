@@ -15,6 +15,7 @@ import fastjet
 import numpy as np
 import vector
 
+from jettag.detector import impact_parameters
 from jettag.generate.pythia import ParticleTable
 from jettag.jetclass import LABEL_BRANCHES
 from jettag.particles import Particles
@@ -96,6 +97,8 @@ def final_state(events: Particles, table: ParticleTable, eta_limit: float) -> Pa
     """Visible final-state particles of each event (Pythia's ``isVisible``), with |eta| < ``eta_limit``.
 
     Particles further out cannot belong to a jet at |eta| < eta_max when ``eta_limit`` = eta_max + 2R.
+    Each carries its straight-line impact parameters ``d0``, ``dz`` (mm) from its production vertex, with
+    resolutions ``d0err``, ``dzerr`` of 0 (particle level; the detector replaces all four).
     """
     final = np.flatnonzero(events["status"] > 0)
     charge, visible, hadron = table.lookup(events["id"][final])
@@ -107,6 +110,10 @@ def final_state(events: Particles, table: ParticleTable, eta_limit: float) -> Pa
     counts = np.bincount(event_of[index], minlength=len(events.counts))
     out = events.take(index, counts)
     out.fields.update(charge=charge[keep], hadron=hadron[keep])
+    d0, dz = impact_parameters(out)
+    neutral = out["charge"] == 0
+    zeros = np.zeros(len(d0))
+    out.fields.update(d0=np.where(neutral, 0.0, d0), dz=np.where(neutral, 0.0, dz), d0err=zeros, dzerr=zeros)
     return out
 
 
@@ -227,12 +234,7 @@ def jetclass_columns(jets: Jets, jet_r: float, label: str) -> dict[str, ak.Array
     jet_of = jet[jet_index]
 
     charged = c["charge"] != 0
-    pt = np.maximum(p.pt, 1e-12)
-    # straight-line impact parameters from the production vertex (mm); zero for neutral particles
-    d0 = np.where(charged, (c["x"] * c["py"] - c["y"] * c["px"]) / pt, 0.0)
-    dz = np.where(charged, c["z"] - (c["x"] * c["px"] + c["y"] * c["py"]) * c["pz"] / pt**2, 0.0)
     abs_id = np.abs(c["id"])
-    zeros = np.zeros(len(abs_id))
     part = {
         "px": p.px,
         "py": p.py,
@@ -240,10 +242,10 @@ def jetclass_columns(jets: Jets, jet_r: float, label: str) -> dict[str, ak.Array
         "energy": p.E,
         "deta": (p.eta - jet_of.eta) * np.sign(jet_of.eta),
         "dphi": p.deltaphi(jet_of),
-        "d0val": d0,
-        "d0err": zeros,  # generator level: no detector resolution
-        "dzval": dz,
-        "dzerr": zeros,
+        "d0val": c["d0"],  # mm; 0 for neutral particles
+        "d0err": c["d0err"],  # 0 at particle level
+        "dzval": c["dz"],
+        "dzerr": c["dzerr"],
         "charge": c["charge"],
     }
     flags = {

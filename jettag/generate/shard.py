@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from jettag import __version__
+from jettag.detector import DetectorCounts, load_card, simulate
 from jettag.generate.jets import (
     JetSelection,
     boson_decays,
@@ -58,6 +59,8 @@ class GenerationSettings:
     pthat_max: float | None = None
     batch_events: int = 100
     pythia: tuple[str, ...] = field(default_factory=tuple)
+    #: a detector card (built-in name ``atlas`` or ``cms``, or a YAML file), or ``none`` for particle level
+    detector: str = "atlas"
 
     def __post_init__(self) -> None:
         if self.process not in PROCESS_LABELS:
@@ -80,9 +83,11 @@ def generate_shard(
 ) -> dict:
     """Generate ``settings.n_jets`` jets into ``output``; return (and optionally write) the counts.
 
-    Every jet in the pT/|eta| window is written for QCD; for tops only jets that contain a hadronic top
-    and its three decay quarks (Delta R < R) are written, for W and Z only jets that contain both quarks
-    of the boson's decay, and the others are counted as ``unmatched``.
+    The visible final state goes through the detector card ``settings.detector`` (none: particle level),
+    and jets are clustered from its energy-flow objects. Every jet in the pT/|eta| window is written for
+    QCD; for tops only jets that contain a hadronic top and its three decay quarks (Delta R < R) are
+    written, for W and Z only jets that contain both quarks of the boson's decay, and the others are
+    counted as ``unmatched``.
     """
     label = PROCESS_LABELS[settings.process]
     selection = JetSelection(settings.jet_r, settings.pt_min, settings.pt_max, settings.eta_max)
@@ -90,6 +95,11 @@ def generate_shard(
         settings.process, settings.seed, settings.sqrt_s, *settings.pthat_window, settings.pythia
     )
     table = ParticleTable(pythia.particleData)
+    card = None if settings.detector == "none" else load_card(settings.detector)
+    # the detector's own random stream, fixed by the shard's seed like Pythia's
+    rng = np.random.default_rng(np.random.SeedSequence([settings.seed, 0xDE7EC7]))
+    detector_counts = DetectorCounts()
+    detector_seconds = 0.0
     eta_limit = settings.eta_max + 2 * settings.jet_r
     counts = {
         "events": 0,
@@ -110,7 +120,12 @@ def generate_shard(
             if len(batch) == 0:
                 raise RuntimeError(f"Pythia produced no event in a batch of {settings.batch_events}")
             events = flatten_events(batch.prt)
-            jets = cluster_jets(final_state(events, table, eta_limit), selection)
+            particles = final_state(events, table, eta_limit)
+            if card is not None:
+                tick = time.perf_counter()
+                particles = simulate(particles, card, rng, detector_counts)
+                detector_seconds += time.perf_counter() - tick
+            jets = cluster_jets(particles, selection)
             counts["jets_in_window"] += len(jets)
             if settings.process in DECAY_MATCHING:
                 find_decays, partons = DECAY_MATCHING[settings.process]
@@ -132,6 +147,11 @@ def generate_shard(
         "output": str(output),
         "settings": {**asdict(settings), "pythia": list(settings.pythia)},
         "counts": counts,
+        "detector": (
+            {**card.provenance(), "counts": detector_counts.as_dict(), "seconds": round(detector_seconds, 3)}
+            if card is not None
+            else {"name": "none"}
+        ),
         "seconds": round(seconds, 3),
         "jets_per_second": round(counts["jets_written"] / seconds, 2),
         "events_per_second": round(counts["events"] / seconds, 2),
