@@ -41,6 +41,12 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pthat-max", type=float, help="Pythia pTHatMax, GeV (default 1.1 * pt-max)")
     p.add_argument("--batch-events", type=int, default=100, help="events per Pythia batch")
     p.add_argument("--pythia", action="append", default=[], metavar="SETTING", help="extra Pythia setting")
+    p.add_argument(
+        "--detector",
+        default="atlas",
+        metavar="CARD",
+        help="detector card: atlas, cms, a YAML file, or none for particle-level jets (default atlas)",
+    )
     p.set_defaults(func=_run_generate)
 
 
@@ -60,6 +66,7 @@ def _run_generate(args: argparse.Namespace) -> None:
         pthat_max=args.pthat_max,
         batch_events=args.batch_events,
         pythia=tuple(args.pythia),
+        detector=args.detector,
     )
     result = generate_shard(settings, args.output, args.summary)
     log.info("wrote %s: %s", args.output, result["counts"])
@@ -380,6 +387,12 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ingest-summary", help="the ingest stage's summary.json (dataset counts)")
     p.add_argument("--build-summaries", nargs="*", default=[], help="the build stage's summary.json files")
     p.add_argument("--config", help="the workflow configuration, for the provenance")
+    p.add_argument(
+        "--generate-summaries",
+        nargs="*",
+        default=[],
+        help="the generate stage's JSON summaries, for the detector card's name and hash in the provenance",
+    )
     p.add_argument("--pt-bins", type=float, nargs="+", help="jet pT bin edges (default: 5 equal-count bins)")
     p.set_defaults(func=_run_report)
 
@@ -415,6 +428,7 @@ def _run_report(args: argparse.Namespace) -> None:
         build_summaries=args.build_summaries,
         config=args.config,
         pt_bins=args.pt_bins,
+        generate_summaries=args.generate_summaries,
     )
     for name, m in metrics["models"].items():
         for cls, fom in m.get("classes", {None: m}).items():
@@ -464,11 +478,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     from jettag.config import ConfigError
+    from jettag.detector import CardError
     from jettag.ingest.errors import IngestError
 
     try:
         args.func(args)
-    except (ConfigError, IngestError, ValueError, OSError) as err:
+    except (ConfigError, CardError, IngestError, ValueError, OSError) as err:
         log.error("%s", err)
         return 2
     return 0

@@ -80,6 +80,13 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
         problems.append(
             f"config key 'generate.pthat_min': {pthat_min} must be below generate.pthat_max ({pthat_max})"
         )
+    if not config["inputs"] and gen["detector"] != "none":
+        from jettag.detector import CardError, load_card
+
+        try:
+            load_card(gen["detector"])
+        except CardError as err:
+            problems.append(f"config key 'generate.detector': {err}")
     fractions = config["ingest"]["splits"]
     if abs(sum(fractions.values()) - 1.0) > 1e-9:
         problems.append(

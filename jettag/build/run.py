@@ -205,6 +205,8 @@ def _columns(jets: ak.Array, std: Standardisation, settings: BuildSettings) -> d
             "tau21": tau21.astype(np.float32),
             "tau32": tau32.astype(np.float32),
             "jet_nparticles": ak.to_numpy(jets.jet_nparticles).astype(np.float32),
+            # not a BDT feature: the report's dataset figure shows it
+            "jet_lead_pt_fraction": (ak.to_numpy(ak.max(pt, axis=1)) / observers["jet_pt"]).astype(np.float32),
             "label": label,
             **{k: v for k, v in observers.items() if k not in ("jet_mass", "jet_sdmass")},
         },
@@ -250,6 +252,7 @@ def _empty_columns(std: Standardisation, settings: BuildSettings) -> dict[str, d
             "tau21": f32,
             "tau32": f32,
             "jet_nparticles": f32,
+            "jet_lead_pt_fraction": f32,
             "label": label,
             "jet_pt": f32,
             "jet_eta": f32,

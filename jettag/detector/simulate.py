@@ -8,7 +8,8 @@ The chain is that of Delphes' ATLAS and CMS cards:
    ``Efficiency`` and ``MomentumSmearing`` modules take it: a soft particle that spirals out through an
    endcap is seen at large |eta|, where the efficiency is 0); the track's pT is drawn log-normally with
    mean pT and width res pT (res capped at 1), its direction kept; its impact parameters are the
-   straight-line d0 and dz from the production vertex, smeared with the card's Gaussian resolution (``part_d0err``, ``part_dzerr``);
+   straight-line d0 and dz from the production vertex, smeared with the card's Gaussian resolution
+   (``part_d0err``, ``part_dzerr``);
 3. ECAL, then HCAL (``SimpleCalorimeter``): every particle that reaches the calorimeter leaves the card's
    fraction of its energy in the tower it hits; a tower's sum is drawn log-normally with the calorimeter's
    sigma(E), and kept if at least ``energy_min`` and ``significance_min`` sigma; its eta and phi are drawn

@@ -3,7 +3,8 @@
 :func:`evaluate_run` is the evaluate stage for one model and seed: it scores every jet of the built
 ``test`` split (any split can be named), writes ``scores.parquet`` (one row per jet, in the build stage's
 order: ``label``, ``score`` = signal probability, and the observers ``jet_pt``, ``jet_eta``, ``jet_phi``,
-``jet_mass``, ``jet_sdmass``, ``tau21``, ``tau32``, ``jet_nparticles``), so new plots need no rerun, and
+``jet_mass``, ``jet_sdmass``, ``tau21``, ``tau32``, ``jet_nparticles``, ``jet_lead_pt_fraction``), so new
+plots need no rerun, and
 ``metrics.json`` (the figures of merit of :func:`jettag.evaluate.metrics.binary_metrics` plus the model's
 size, training time and throughputs).
 
@@ -49,6 +50,7 @@ OBSERVERS = (
     "tau21",
     "tau32",
     "jet_nparticles",
+    "jet_lead_pt_fraction",
 )
 
 

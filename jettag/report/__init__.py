@@ -17,6 +17,7 @@ from jettag.report.collect import binary_names, class_views, collect, load_runs
 from jettag.report.html import write_html
 from jettag.report.plots import (
     FIGURES,
+    plot_dataset,
     plot_gradient_reach,
     plot_mass_sculpting,
     plot_pt_dependence,
@@ -25,7 +26,7 @@ from jettag.report.plots import (
     plot_training_curves,
 )
 
-__all__ = ["FIGURES", "provenance", "write_report"]
+__all__ = ["FIGURES", "detector_provenance", "provenance", "write_report"]
 
 _PACKAGES = (
     "torch",
@@ -60,6 +61,18 @@ def provenance() -> dict[str, Any]:
     }
 
 
+def detector_provenance(generate_summaries: Sequence[str | Path]) -> list[dict[str, Any]] | None:
+    """The detector cards the generated shards went through, each once (None: no generated shards)."""
+    if not generate_summaries:
+        return None
+    cards = {}
+    for path in generate_summaries:
+        card = json.loads(Path(path).read_text()).get("detector", {"name": "none"})
+        entry = {k: card[k] for k in ("name", "path", "sha256") if k in card}
+        cards[json.dumps(entry, sort_keys=True)] = entry
+    return list(cards.values())
+
+
 def _json(path: str | Path | None) -> dict[str, Any] | None:
     return None if path is None else json.loads(Path(path).read_text())
 
@@ -72,12 +85,15 @@ def write_report(
     build_summaries: Sequence[str | Path] = (),
     config: str | Path | None = None,
     pt_bins: Sequence[float] | None = None,
+    generate_summaries: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
     """Write ``metrics.json``, every figure of :data:`FIGURES` and ``report.html`` into ``output_dir``.
 
     ``evaluations`` are the evaluate stage's run directories; the training directories (for the training
     curves and the gradient reach) are the ``run_dir`` each evaluation records. ``build_summaries`` are the
-    build stage's per-split ``summary.json``; ``config`` the resolved workflow configuration (YAML).
+    build stage's per-split ``summary.json``; ``config`` the resolved workflow configuration (YAML);
+    ``generate_summaries`` the generated shards' JSON, whose detector cards (name, file, SHA-256 of the
+    card's contents) go into the provenance.
     Multi-class runs are reported per signal class against the background: the ROC figure has a panel
     per class, the other figures one per model and class, and ``metrics.json`` a ``classes`` entry per
     model."""
@@ -112,7 +128,9 @@ def write_report(
         ingest_summary=_json(ingest_summary),
         build_summaries=builds,
         pt_bins=pt_bins,
-        provenance=provenance() | ({"config": config_data} if config_data is not None else {}),
+        provenance=provenance()
+        | {"detector": detector_provenance(generate_summaries)}
+        | ({"config": config_data} if config_data is not None else {}),
         views=classes,
     )
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -133,5 +151,6 @@ def write_report(
     plot_training_curves(train_dirs, output_dir / "training_curves")
     plot_score_distributions(panels, output_dir / "score_distributions")
     plot_gradient_reach(train_dirs, output_dir / "gradient_reach")
+    plot_dataset(next(iter(runs.values()))[0], output_dir / "dataset")
     write_html(metrics, output_dir, output_dir / "report.html", config_data)
     return metrics

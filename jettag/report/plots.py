@@ -27,7 +27,9 @@ from jettag.evaluate.metrics import efficiency_grid, roc, threshold_at
 from jettag.report.collect import Run
 
 __all__ = [
+    "DATASET_PANELS",
     "FIGURES",
+    "plot_dataset",
     "plot_gradient_reach",
     "plot_mass_sculpting",
     "plot_pt_dependence",
@@ -52,6 +54,8 @@ FIGURES = {
     "pT-ordered sequence, normalised to its largest value, on the same validation jets for every recurrent "
     "cell type (last epoch; median over seeds). The lower a curve at the hard constituents (small "
     "positions), the less of them is left in the memory: vanishing gradients.",
+    "dataset": "What the taggers were trained on: per class, the test split's constituent multiplicity, jet "
+    "mass, soft-drop mass, tau32 and leading-constituent pT fraction, unit area, with the medians.",
 }
 
 _STYLE = mplhep.style.ROOT
@@ -281,4 +285,45 @@ def plot_gradient_reach(train_dirs: dict[str, list[Path]], output: Path) -> list
         ax.set_ylabel(r"$\|\partial h_\mathrm{last} / \partial x_t\|$ (normalised)")
         if curves:
             ax.legend()
+        return _save(fig, output)
+
+
+#: the dataset figure's panels: scores.parquet column -> (axis label, range, bins)
+DATASET_PANELS: dict[str, tuple[str, tuple[float, float], int]] = {
+    "jet_nparticles": ("Constituents", (0, 150), 50),
+    "jet_mass": ("Jet mass [GeV]", (0, 300), 60),
+    "jet_sdmass": ("Soft-drop mass [GeV]", (0, 300), 60),
+    "tau32": (r"$\tau_{32}$", (0, 1), 50),
+    "jet_lead_pt_fraction": (r"Leading constituent $p_T$ / jet $p_T$", (0, 1), 50),
+}
+
+
+def _classes(run: Run) -> list[tuple[int, str]]:
+    if run.multiclass:
+        return list(enumerate(run.label_names))
+    return [(1, run.names[0]), (0, run.names[1])]
+
+
+def plot_dataset(run: Run, output: Path) -> list[Path]:
+    """Per class, unit-area histograms of the jets' multiplicity, mass, soft-drop mass, tau32 and
+    leading-constituent pT fraction (the observers of ``run``'s test split; a column an older evaluation
+    lacks is left out), with each class's median in the legend."""
+    table = run.scores
+    panels = [name for name in DATASET_PANELS if name in table.columns]
+    with plt.style.context(_STYLE):
+        fig, axes = _grid(len(panels))
+        for ax, name in zip(axes, panels, strict=True):
+            label, (lo, hi), bins = DATASET_PANELS[name]
+            axis = hist.axis.Regular(bins, lo, hi, name=name, label=label)
+            for value, text in _classes(run):
+                values = table[name][table.label == value].to_numpy()
+                if len(values) == 0:
+                    continue
+                h = hist.Hist(axis).fill(values)
+                median = np.median(values)
+                mplhep.histplot(h, ax=ax, density=True, yerr=False, label=f"{text}\nmedian {median:.3g}")
+            ax.set_xlabel(label)
+            ax.set_ylabel("Density")
+            ax.set_ylim(0, ax.get_ylim()[1] * 1.45)  # room for the legend above the histograms
+            ax.legend(fontsize="x-small", loc="upper right")
         return _save(fig, output)

@@ -50,7 +50,16 @@ def generate_args():
         if gen[key] is not None:
             args.append(f"--{key.replace('_', '-')} {gen[key]}")
     args += [f"--pythia {shlex.quote(line)}" for line in gen["pythia"]]
+    args.append(f"--detector {shlex.quote(detector_card() or 'none')}")
     return " ".join(args)
+
+
+def detector_card():
+    """The file of the configured detector card (a rule input, so a changed card makes new jets), or None."""
+    from jettag.detector import card_path
+
+    name = config["generate"]["detector"]
+    return None if name == "none" else str(card_path(name))
 
 
 def ingest_sources():
@@ -179,7 +188,15 @@ def report_args():
     return " ".join(args)
 
 
-FIGURE_NAMES = ["roc", "pt_dependence", "mass_sculpting", "training_curves", "score_distributions", "gradient_reach"]
+FIGURE_NAMES = [
+    "roc",
+    "pt_dependence",
+    "mass_sculpting",
+    "training_curves",
+    "score_distributions",
+    "gradient_reach",
+    "dataset",
+]
 
 
 def report_figure(name, category):

@@ -2,6 +2,8 @@
 
 
 rule generate:
+    input:
+        card=lambda wildcards: detector_card() or [],
     output:
         root=f"{RESULTS}/generate/{{process}}_seed{{seed}}.root",
         summary=f"{RESULTS}/generate/{{process}}_seed{{seed}}.json",

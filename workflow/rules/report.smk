@@ -22,6 +22,7 @@ rule report:
         ingest=f"{RESULTS}/ingest/summary.json",
         builds=expand(f"{RESULTS}/build/{{split}}/summary.json", split=SPLITS),
         config=f"{RESULTS}/report/config.yaml",
+        generated=lambda wildcards: [p.replace(".root", ".json") for p in generated_shards()],
     output:
         metrics=f"{RESULTS}/report/metrics.json",
         html=report(f"{RESULTS}/report/report.html", caption="../report/report.rst", category="Report"),
@@ -31,6 +32,7 @@ rule report:
         curves=report_figure("training_curves", "Training"),
         scores=report_figure("score_distributions", "Performance"),
         reach=report_figure("gradient_reach", "Training"),
+        dataset=report_figure("dataset", "Dataset"),
         pdfs=expand(f"{RESULTS}/report/{{name}}.pdf", name=FIGURE_NAMES),
     log:
         f"{RESULTS}/logs/report/report.log",
@@ -47,4 +49,5 @@ rule report:
     shell:
         "jettag report --evaluations {params.evaluations} --output-dir {params.outdir}"
         " --ingest-summary {input.ingest} --build-summaries {input.builds} --config {input.config}"
+        " --generate-summaries {input.generated}"
         " {params.args} 2> {log}"
