@@ -206,7 +206,9 @@ def _columns(jets: ak.Array, std: Standardisation, settings: BuildSettings) -> d
             "tau32": tau32.astype(np.float32),
             "jet_nparticles": ak.to_numpy(jets.jet_nparticles).astype(np.float32),
             # not a BDT feature: the report's dataset figure shows it
-            "jet_lead_pt_fraction": (ak.to_numpy(ak.max(pt, axis=1)) / observers["jet_pt"]).astype(np.float32),
+            "jet_lead_pt_fraction": (ak.to_numpy(ak.max(pt, axis=1)) / observers["jet_pt"]).astype(
+                np.float32
+            ),
             "label": label,
             **{k: v for k, v in observers.items() if k not in ("jet_mass", "jet_sdmass")},
         },

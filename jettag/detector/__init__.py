@@ -6,7 +6,14 @@ Cards (``configs/detectors/*.yaml``, shipped as ``jettag/detector/cards``) hold 
 
 from jettag.detector.card import BUILTIN_CARDS, CardError, DetectorCard, card_path, load_card
 from jettag.detector.propagation import CalorimeterHits, propagate
-from jettag.detector.simulate import DetectorCounts, impact_parameters, log_normal, simulate
+from jettag.detector.simulate import (
+    DetectorCounts,
+    Tracks,
+    impact_parameters,
+    log_normal,
+    reconstruct_tracks,
+    simulate,
+)
 
 __all__ = [
     "BUILTIN_CARDS",
@@ -14,10 +21,12 @@ __all__ = [
     "CardError",
     "DetectorCard",
     "DetectorCounts",
+    "Tracks",
     "card_path",
     "impact_parameters",
     "load_card",
     "log_normal",
     "propagate",
+    "reconstruct_tracks",
     "simulate",
 ]

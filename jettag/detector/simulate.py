@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from jettag.detector.card import TRACK_TYPES, Calorimeter, DetectorCard
-from jettag.detector.propagation import propagate
+from jettag.detector.propagation import CalorimeterHits, propagate
 from jettag.particles import Particles
 
-__all__ = ["DetectorCounts", "impact_parameters", "log_normal", "simulate"]
+__all__ = ["DetectorCounts", "Tracks", "impact_parameters", "log_normal", "reconstruct_tracks", "simulate"]
 
 #: PDG id given to an energy-flow photon and neutral hadron (the latter is no particle: 0)
 PHOTON_ID, NEUTRAL_HADRON_ID = 22, 0
@@ -96,6 +96,11 @@ def _per_type(tables: dict, types: np.ndarray, abs_eta: np.ndarray, pt: np.ndarr
     return out
 
 
+def _sum(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Sum of ``values`` per ``index`` in [0, n), as floats also when there is nothing to sum."""
+    return np.bincount(index, values, minlength=n).astype(float, copy=False)
+
+
 @dataclass
 class _Neutrals:
     event: np.ndarray
@@ -137,11 +142,9 @@ def _calorimeter(
 
     counted = track_fraction[in_tower] > 0
     e_track = track_energy[in_tower] * track_fraction[in_tower]
-    true_energy = np.bincount(inv_hit, deposit[hit], minlength=n)
-    track_sum = np.bincount(inv_track, np.where(counted, e_track, 0.0), minlength=n)
-    track_var = np.bincount(
-        inv_track, np.where(counted, (track_res[in_tower] * e_track) ** 2, 0.0), minlength=n
-    )
+    true_energy = _sum(inv_hit, deposit[hit], n)
+    track_sum = _sum(inv_track, np.where(counted, e_track, 0.0), n)
+    track_var = _sum(inv_track, np.where(counted, (track_res[in_tower] * e_track) ** 2, 0.0), n)
 
     ids = unique % n_towers
     eta_lo, eta_hi, phi_lo, phi_hi = calo.towers.edges(ids)
@@ -173,6 +176,41 @@ def _calorimeter(
     return neutrals, track_factor, int((energy > 0).sum())
 
 
+@dataclass
+class Tracks:
+    """The tracks of a batch: the index of each one's particle, the |eta| where it left the tracker, its
+    relative pT resolution and the factor its momentum was scaled by (the smearing)."""
+
+    particle: np.ndarray
+    exit_eta: np.ndarray
+    resolution: np.ndarray
+    scale: np.ndarray
+
+
+def reconstruct_tracks(
+    pt: np.ndarray,
+    charge: np.ndarray,
+    pdg: np.ndarray,
+    hits: CalorimeterHits,
+    card: DetectorCard,
+    rng: np.random.Generator,
+) -> Tracks:
+    """Tracking: efficiency and log-normal pT smearing by type, pT and the |eta| where each charged
+    particle leaves the tracker."""
+    charged = np.flatnonzero((charge != 0) & hits.inside)
+    exit_eta = np.abs(hits.eta[charged])
+    types = _track_types(pdg[charged])
+    efficiency = _per_type(card.efficiency, types, exit_eta, pt[charged], "value")
+    found = rng.random(len(charged)) < efficiency
+    track = charged[found]
+    types, exit_eta = types[found], exit_eta[found]
+    a = _per_type(card.momentum_resolution, types, exit_eta, pt[track], "a")
+    b = _per_type(card.momentum_resolution, types, exit_eta, pt[track], "b")
+    res = np.minimum(np.sqrt(a**2 + (b * pt[track]) ** 2), 1.0)
+    scale = log_normal(pt[track], res * pt[track], rng) / pt[track]
+    return Tracks(track, exit_eta, res, scale)
+
+
 def simulate(
     particles: Particles, card: DetectorCard, rng: np.random.Generator, counts: DetectorCounts | None = None
 ) -> Particles:
@@ -190,18 +228,8 @@ def simulate(
     vertex = (particles["x"], particles["y"], particles["z"])
     hits = propagate(px, py, pz, charge, vertex, card.radius, card.half_length, card.bz)
 
-    # tracks: efficiency and resolution by the |eta| where the particle leaves the tracker
-    charged = np.flatnonzero((charge != 0) & hits.inside)
-    exit_eta = np.abs(hits.eta[charged])
-    types = _track_types(pdg[charged])
-    efficiency = _per_type(card.efficiency, types, exit_eta, pt[charged], "value")
-    found = rng.random(len(charged)) < efficiency
-    track = charged[found]
-    types, exit_eta = types[found], exit_eta[found]
-    a = _per_type(card.momentum_resolution, types, exit_eta, pt[track], "a")
-    b = _per_type(card.momentum_resolution, types, exit_eta, pt[track], "b")
-    res = np.minimum(np.sqrt(a**2 + (b * pt[track]) ** 2), 1.0)
-    scale = log_normal(pt[track], res * pt[track], rng) / pt[track]
+    tracks = reconstruct_tracks(pt, charge, pdg, hits, card, rng)
+    track, exit_eta, res, scale = tracks.particle, tracks.exit_eta, tracks.resolution, tracks.scale
     p_track = np.sqrt(pt[track] ** 2 + pz[track] ** 2) * scale
 
     # calorimeters, ECAL then HCAL on the tracks the ECAL passes on

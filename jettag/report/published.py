@@ -12,8 +12,8 @@ __all__ = ["PUBLISHED", "SAMPLE_NOTE"]
 SAMPLE_NOTE = (
     "Published numbers are for the TopLandscape test set (Pythia8 + Delphes detector simulation, 400k test "
     "jets). jettag's numbers are for its own sample (by default Pythia8 jets through jettag's parametric "
-    "detector with Delphes' ATLAS card, a few thousand test jets): the samples differ, so read the comparison as orders "
-    "of magnitude, not as a ranking."
+    "detector with Delphes' ATLAS card, a few thousand test jets, far fewer training jets): the samples "
+    "differ, so read the comparison as orders of magnitude, not as a ranking."
 )
 
 #: model, parameters, AUC, accuracy, 1/eps_B at eps_S = 0.5 and 0.3 (None: not published), source
