@@ -247,15 +247,13 @@ def simulate(
         neutrals[calo.name] = made
         towers_read_out[calo.name] = n_read
 
-    # impact parameters of the tracks, smeared with the card's resolution
+    # impact parameters of the tracks, smeared with the card's resolution at the particle's pT (the one
+    # the efficiency table found the track at; the card's tables cover it)
     d0_true, dz_true = impact_parameters(particles.take(track, np.zeros(0)))
-    pt_s = pt[track] * scale
     sigmas = []
     for table in (card.d0_resolution, card.dz_resolution):
-        rows = table.rows(exit_eta, pt_s)
-        sigmas.append(
-            np.sqrt(table.value("a", rows) ** 2 + (table.value("b", rows) / np.maximum(pt_s, 1e-9)) ** 2)
-        )
+        rows = table.rows(exit_eta, pt[track])
+        sigmas.append(np.sqrt(table.value("a", rows) ** 2 + (table.value("b", rows) / pt[track]) ** 2))
     d0 = d0_true + sigmas[0] * rng.standard_normal(len(track))
     dz = dz_true + sigmas[1] * rng.standard_normal(len(track))
 

@@ -25,7 +25,7 @@ TINY = {
 
 
 def train_tiny(name: str, built: Path, out: Path) -> Path:
-    """Train ``TINY[name]`` for five epochs on the built sample as `jettag train` does, artefact included."""
+    """Train ``TINY[name]`` for eight epochs on the built sample as `jettag train` does, artefact included."""
     kind = "image" if TINY[name]["kind"] == "cnn" else "sequence"
     shard = "images.arrow" if kind == "image" else "sequences.arrow"
     summary = json.loads((built / "train" / "summary.json").read_text())
@@ -40,7 +40,7 @@ def train_tiny(name: str, built: Path, out: Path) -> Path:
             data,
             out,
             seed=1,
-            max_epochs=5,
+            max_epochs=8,
             accelerator="cpu",
             devices=1,
             lr=1e-2,
