@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from jettag import __version__
+from jettag.build.sequences import Standardisation
 from jettag.jetclass import BINARY_LABEL_NAMES
 from jettag.models.config import build_model
 
@@ -184,12 +185,15 @@ def load_tagger(path: str | Path, device: str | torch.device = "cpu") -> Trained
     artefact = _read_artefact(artefact_path)
     directory = artefact_path.parent
     weights = directory / artefact["files"].get("state_dict", "model.pt")
+    std = artefact.get("standardisation")
     try:
         network = build_model(
             artefact["model"],
             artefact.get("n_features") or 0,
             artefact["n_classes"],
             artefact.get("image_size"),
+            feature_names=artefact.get("features"),
+            standardisation=None if std is None else Standardisation(std["names"], std["mean"], std["std"]),
         )
     except ValueError as err:
         raise ArtefactError(f"{artefact_path}: the network config cannot be built: {err}") from None

@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from jettag.extras import missing_extra
 from jettag.jetclass import LABEL_BRANCHES, PROCESS_LABELS, all_branches
 
 __all__ = ["ConfigError", "load_config", "read_yaml", "schema", "validate_config"]
@@ -98,11 +99,7 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
     unknown = sorted(set(config["ingest"]["branch_map"]) - set(all_branches()))
     if unknown:
         problems.append(f"config key 'ingest.branch_map': {', '.join(unknown)} are not JetClass branches")
-    for name in config["train"]["models"]:
-        if name != "bdt" and not (Path(config["train"]["model_dir"]) / f"{name}.yaml").is_file():
-            problems.append(
-                f"config key 'train.models': no model file {config['train']['model_dir']}/{name}.yaml"
-            )
+    problems += _model_problems(config["train"])
     for role in ("signal", "background"):
         for label in config[role]:
             if label not in LABEL_BRANCHES:
@@ -126,6 +123,27 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
             "one signal label against the background is the binary tagger: set multiclass: false"
         )
     return problems + _predict_problems(config)
+
+
+def _model_problems(train: dict[str, Any]) -> list[str]:
+    """Every network of ``train.models`` has its model file, and what its kind needs is installed."""
+    problems = []
+    for name in train["models"]:
+        path = Path(train["model_dir"]) / f"{name}.yaml"
+        if name == "bdt":
+            continue
+        if not path.is_file():
+            problems.append(f"config key 'train.models': no model file {path}")
+            continue
+        try:
+            spec = read_yaml(path, "model configuration")
+        except ConfigError as err:
+            problems.append(f"config key 'train.models': {err}")
+            continue
+        missing = missing_extra(spec.get("kind")) if isinstance(spec, dict) else None
+        if missing is not None:
+            problems.append(f"config key 'train.models': '{name}' ({path}): {missing}")
+    return problems
 
 
 def _predict_problems(config: dict[str, Any]) -> list[str]:

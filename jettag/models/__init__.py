@@ -1,5 +1,6 @@
-"""Taggers as plain ``nn.Module``: recurrent networks over constituents, a CNN over jet images, and the
-model configurations (``configs/models/*.yaml``) that build them."""
+"""Taggers as plain ``nn.Module``: recurrent networks over constituents, a CNN over jet images, a Particle
+Flow Network and weaver-core's ParticleNet over the set of constituents, and the model configurations
+(``configs/models/*.yaml``) that build them."""
 
 from jettag.models.cnn import ImageCNN
 from jettag.models.config import (
@@ -9,6 +10,8 @@ from jettag.models.config import (
     n_parameters,
     validate_model_config,
 )
+from jettag.models.particlenet import ParticleCloudTagger
+from jettag.models.pfn import ParticleFlowNetwork
 from jettag.models.recurrent import CELLS, READOUTS, RecurrentTagger
 
 __all__ = [
@@ -16,6 +19,8 @@ __all__ = [
     "MODEL_KINDS",
     "READOUTS",
     "ImageCNN",
+    "ParticleCloudTagger",
+    "ParticleFlowNetwork",
     "RecurrentTagger",
     "build_model",
     "load_model_config",

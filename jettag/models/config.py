@@ -1,30 +1,42 @@
 """Model configurations (``configs/models/*.yaml``): validate them and build the tagger they describe.
 
-A model file holds ``name``, ``kind`` (``recurrent`` or ``cnn``) and the architecture keys of that kind,
-which are the keyword arguments of :class:`RecurrentTagger` or :class:`ImageCNN` under the same names.
-The defaults come from those constructors' signatures, so a file and a direct Python call agree. The data
-decide the rest: the number of input features, of classes and the image size are arguments of
-:func:`build_model`, never config keys.
+A model file holds ``name``, ``kind`` and the architecture keys of that kind, which are the keyword
+arguments of its class under the same names: :class:`RecurrentTagger` (``recurrent``), :class:`ImageCNN`
+(``cnn``), :class:`ParticleFlowNetwork` (``pfn``) and :class:`ParticleCloudTagger` (``particlenet``,
+weaver-core's ParticleNet, from the ``reference`` extra). The defaults come from those constructors'
+signatures, so a file and a direct Python call agree. The data decide the rest: the number of input
+features, of classes, the image size, and for ParticleNet which features are its points and their
+standardisation are arguments of :func:`build_model`, never config keys.
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
 from jettag.config import ConfigError, read_yaml
 from jettag.models.cnn import ImageCNN
+from jettag.models.particlenet import POINT_FEATURES, ParticleCloudTagger
+from jettag.models.pfn import ParticleFlowNetwork
 from jettag.models.recurrent import ACTIVATIONS, CELLS, NONLINEARITIES, READOUTS, RecurrentTagger
+
+if TYPE_CHECKING:
+    from jettag.build.sequences import Standardisation
 
 __all__ = ["MODEL_KINDS", "build_model", "load_model_config", "n_parameters", "validate_model_config"]
 
 #: model kinds and the class each builds
-_CLASSES: dict[str, type[nn.Module]] = {"recurrent": RecurrentTagger, "cnn": ImageCNN}
+_CLASSES: dict[str, type[nn.Module]] = {
+    "recurrent": RecurrentTagger,
+    "cnn": ImageCNN,
+    "pfn": ParticleFlowNetwork,
+    "particlenet": ParticleCloudTagger,
+}
 MODEL_KINDS = tuple(_CLASSES)
 
 #: a check returns what is wrong with a value, or None
@@ -71,6 +83,38 @@ def _sizes(non_empty: bool) -> _Check:
     return check
 
 
+def _edge_convs(value: Any) -> str | None:
+    if (
+        isinstance(value, list)
+        and value
+        and all(
+            isinstance(block, list)
+            and len(block) == 2
+            and _integer(1)(block[0]) is None
+            and _sizes(non_empty=True)(block[1]) is None
+            for block in value
+        )
+    ):
+        return None
+    return f"must be a non-empty list of [k, [channels, ...]] (integers >= 1), got {value!r}"
+
+
+def _dense_layers(value: Any) -> str | None:
+    if (
+        isinstance(value, list)
+        and value
+        and all(
+            isinstance(layer, list)
+            and len(layer) == 2
+            and _integer(1)(layer[0]) is None
+            and _fraction(layer[1]) is None
+            for layer in value
+        )
+    ):
+        return None
+    return f"must be a non-empty list of [size, dropout] (size >= 1, dropout in [0, 1)), got {value!r}"
+
+
 #: the architecture keys of each kind; each is a keyword argument of the kind's class
 _SCHEMAS: dict[str, dict[str, _Check]] = {
     "recurrent": {
@@ -94,18 +138,31 @@ _SCHEMAS: dict[str, dict[str, _Check]] = {
         "head_sizes": _sizes(non_empty=False),
         "dropout": _fraction,
     },
+    "pfn": {
+        "phi_sizes": _sizes(non_empty=True),
+        "f_sizes": _sizes(non_empty=False),
+        "activation": _string(tuple(ACTIVATIONS)),
+        "dropout": _fraction,
+    },
+    "particlenet": {
+        "conv_params": _edge_convs,
+        "fc_params": _dense_layers,
+        "use_fusion": _flag,
+        "use_fts_bn": _flag,
+        "use_counts": _flag,
+    },
 }
+
+
+def _plain(value: Any) -> Any:
+    """A constructor default as it reads in YAML: tuples (also nested) as lists."""
+    return [_plain(v) for v in value] if isinstance(value, tuple | list) else value
 
 
 def _defaults(kind: str) -> dict[str, Any]:
     """Defaults of the keys of ``kind``: its class's constructor defaults (sequences as lists)."""
     parameters = inspect.signature(_CLASSES[kind]).parameters
-    return {
-        key: list(parameters[key].default)
-        if isinstance(parameters[key].default, tuple)
-        else parameters[key].default
-        for key in _SCHEMAS[kind]
-    }
+    return {key: _plain(parameters[key].default) for key in _SCHEMAS[kind]}
 
 
 def _problems(spec: dict[str, Any]) -> list[str]:
@@ -159,17 +216,53 @@ def load_model_config(path: str | Path) -> dict[str, Any]:
     return validate_model_config(read_yaml(path, "model configuration"), source=path)
 
 
+def _points(
+    name: str, feature_names: Sequence[str] | None, standardisation: Standardisation | None
+) -> dict[str, list[Any]]:
+    """ParticleNet's point columns and their standardisation, from the data's features."""
+    if feature_names is None or standardisation is None:
+        raise ValueError(
+            f"model {name!r} is a particlenet: build_model needs the feature names and the standardisation "
+            f"of the build stage, to take its points ({', '.join(POINT_FEATURES)}) in physical units"
+        )
+    features, fitted = list(feature_names), list(standardisation.names)
+    missing = [point for point in POINT_FEATURES if point not in features or point not in fitted]
+    if missing:
+        raise ValueError(
+            f"model {name!r} is a particlenet: its points need the features {', '.join(missing)}, which the "
+            f"inputs lack (features: {features}; standardised: {fitted})"
+        )
+    return {
+        "point_index": [features.index(point) for point in POINT_FEATURES],
+        "point_mean": [float(standardisation.mean[fitted.index(point)]) for point in POINT_FEATURES],
+        "point_std": [float(standardisation.std[fitted.index(point)]) for point in POINT_FEATURES],
+    }
+
+
 def build_model(
-    spec: dict[str, Any], n_features: int, n_classes: int, image_size: int | None = None
+    spec: dict[str, Any],
+    n_features: int,
+    n_classes: int,
+    image_size: int | None = None,
+    feature_names: Sequence[str] | None = None,
+    standardisation: Standardisation | None = None,
 ) -> nn.Module:
     """The tagger described by ``spec`` (a model config, validated here), for inputs with ``n_features``
-    constituent features (recurrent) or images ``image_size`` pixels a side (cnn, where it is required),
-    and ``n_classes`` logits (1 for a binary tagger)."""
+    constituent features (recurrent, pfn, particlenet) or images ``image_size`` pixels a side (cnn, where
+    it is required), and ``n_classes`` logits (1 for a binary tagger). A particlenet also needs the
+    ``feature_names`` in column order and the build stage's ``standardisation``, from which it takes its
+    points (:data:`jettag.models.particlenet.POINT_FEATURES` in physical units)."""
     name = spec.get("name", "model config") if isinstance(spec, dict) else "model config"
     spec = validate_model_config(spec, source=f"model {name!r}")
-    arguments = {key: spec[key] for key in _SCHEMAS[spec["kind"]]}
-    if spec["kind"] == "recurrent":
+    kind = spec["kind"]
+    arguments = {key: spec[key] for key in _SCHEMAS[kind]}
+    if kind == "recurrent":
         return RecurrentTagger(n_features=n_features, n_classes=n_classes, **arguments)
+    if kind == "pfn":
+        return ParticleFlowNetwork(n_features=n_features, n_classes=n_classes, **arguments)
+    if kind == "particlenet":
+        points = _points(name, feature_names, standardisation)
+        return ParticleCloudTagger(n_features=n_features, n_classes=n_classes, **arguments, **points)
     if image_size is None:
         raise ValueError(f"model {name!r} is a cnn: build_model needs the image_size of the jet images")
     return ImageCNN(image_size=image_size, n_classes=n_classes, **arguments)

@@ -2,15 +2,21 @@
 
 :func:`export_onnx` writes ``<name>.onnx`` and ``<name>.spec.json`` beside it:
 
-- recurrent taggers (LSTM, GRU, RNN) take ``x`` float32 ``[batch, length, n_features]`` (standardised
-  constituent features, in the spec's order and ordering, zero after each jet's last constituent) and
-  ``lengths`` int64 ``[batch]`` (real constituents per jet, 1 to ``length``); batch size and sequence length
-  are dynamic;
+- recurrent taggers (LSTM, GRU, RNN), the Particle Flow Network and ParticleNet take ``x`` float32
+  ``[batch, length, n_features]`` (standardised constituent features, in the spec's order and ordering,
+  zero after each jet's last constituent) and ``lengths`` int64 ``[batch]`` (real constituents per jet, 1
+  to ``length``); batch size and sequence length are dynamic;
 - the CNN takes ``x`` float32 ``[batch, 1, size, size]`` (the preprocessed jet images); batch size is
   dynamic;
 - both give ``logits`` ``[batch, n_classes]`` and ``scores`` ``[batch, n_labels]``: class probabilities,
   one column per label (for a binary tagger ``(1 - p, p)``: background, signal), as ``jettag predict``
   writes them.
+
+ParticleNet's graph builds its points, features and mask from ``x`` and ``lengths`` as in PyTorch
+(:class:`jettag.models.ParticleCloudTagger`), and always appends ``max(k) + 1`` padded positions, where
+PyTorch pads only batches shorter than that: a constant shape rule, which traces, for a result that does
+not depend on the padding. Its k-nearest-neighbour search (``torch.topk`` on the pairwise distances)
+exports as ONNX ``TopK``, the neighbours' features as ``Gather``.
 
 Unidirectional recurrent layers run over the padding, as in training: the state at a real position depends
 on that and earlier positions only, and the read-out masks the rest. Bidirectional layers read each jet
@@ -37,6 +43,8 @@ from jettag import __version__
 from jettag.artefact import ArtefactError, TrainedTagger, load_tagger, scores_from_logits
 from jettag.build.sequences import PID_BRANCHES
 from jettag.models.cnn import ImageCNN
+from jettag.models.particlenet import ParticleCloudTagger
+from jettag.models.pfn import ParticleFlowNetwork
 from jettag.models.recurrent import RecurrentTagger
 from jettag.predict.features import InputSpec
 
@@ -168,6 +176,38 @@ class _ImageGraph(nn.Module):
         return logits, _binary_columns(logits)
 
 
+def _real(x: Tensor, lengths: Tensor) -> Tensor:
+    return torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
+
+
+class _SetGraph(nn.Module):
+    """A :class:`ParticleFlowNetwork` on padded ``x`` and ``lengths``, without its Python-side checks."""
+
+    def __init__(self, pfn: ParticleFlowNetwork) -> None:
+        super().__init__()
+        self.pfn = pfn
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        logits = self.pfn.f(self.pfn.latent(x, _real(x, lengths)))
+        return logits, _binary_columns(logits)
+
+
+class _PointCloudGraph(nn.Module):
+    """A :class:`ParticleCloudTagger` on padded ``x`` and ``lengths``: ``max(k) + 1`` padded positions
+    appended whatever the length (see the module docstring), no Python-side checks."""
+
+    def __init__(self, tagger: ParticleCloudTagger) -> None:
+        super().__init__()
+        self.tagger = tagger
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        t = self.tagger
+        # zeros by concatenation: torch.nn.functional.pad exports with a reversed slice ONNX cannot fold
+        x = torch.cat([x, torch.zeros_like(x[:, :1]).expand(-1, t.min_length, -1)], dim=1)
+        logits = t.particlenet(*t.particlenet_inputs(x, _real(x, lengths)))
+        return logits, _binary_columns(logits)
+
+
 def onnx_graph(tagger: TrainedTagger) -> nn.Module:
     """The module that is exported for ``tagger`` (eval mode): inputs as in the module docstring, outputs
     ``(logits, scores)``."""
@@ -176,6 +216,10 @@ def onnx_graph(tagger: TrainedTagger) -> nn.Module:
         return _SequenceGraph(network).eval()
     if isinstance(network, ImageCNN):
         return _ImageGraph(network).eval()
+    if isinstance(network, ParticleFlowNetwork):
+        return _SetGraph(network).eval()
+    if isinstance(network, ParticleCloudTagger):
+        return _PointCloudGraph(network).eval()
     raise ArtefactError(f"{tagger.directory}: cannot export a {type(network).__name__} to ONNX")
 
 

@@ -89,7 +89,7 @@ ARTEFACT_KEYS = (
     "files",
 )
 
-_DATA_KIND = {"recurrent": "sequence", "cnn": "image"}
+_DATA_KIND = {"recurrent": "sequence", "cnn": "image", "pfn": "sequence", "particlenet": "sequence"}
 
 
 def _uses_cuda(accelerator: str) -> bool:
@@ -205,7 +205,14 @@ def train_model(
 
     lightning.seed_everything(seed, workers=True, verbose=False)
     data.setup("fit")
-    network = build_model(spec, data.n_features or 0, n_classes, data.image_size)
+    network = build_model(
+        spec,
+        data.n_features or 0,
+        n_classes,
+        data.image_size,
+        feature_names=data.feature_names,
+        standardisation=None if standardisation is None else Standardisation.from_json(standardisation),
+    )
     module = TaggerModule(
         network,
         n_classes=n_classes,

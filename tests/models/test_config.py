@@ -5,13 +5,17 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
+from jettag.build.sequences import STANDARD_FEATURES, Standardisation
 from jettag.config import ConfigError
 from jettag.models import (
     ImageCNN,
+    ParticleCloudTagger,
+    ParticleFlowNetwork,
     RecurrentTagger,
     build_model,
     load_model_config,
@@ -19,12 +23,20 @@ from jettag.models import (
     validate_model_config,
 )
 
+#: the class each kind of sequence tagger builds
+SEQUENCE_CLASSES = {
+    "recurrent": RecurrentTagger,
+    "pfn": ParticleFlowNetwork,
+    "particlenet": ParticleCloudTagger,
+}
+STANDARDISATION = Standardisation(list(STANDARD_FEATURES), np.zeros(7), np.full(7, 0.2))
+
 MODEL_DIR = Path(__file__).resolve().parents[2] / "configs" / "models"
 MODEL_FILES = sorted(MODEL_DIR.glob("*.yaml"))
 
 
 def test_the_shipped_model_files_are_there() -> None:
-    assert {path.stem for path in MODEL_FILES} >= {"lstm", "gru", "rnn", "cnn"}
+    assert {path.stem for path in MODEL_FILES} >= {"lstm", "gru", "rnn", "cnn", "pfn", "particlenet"}
 
 
 @pytest.mark.parametrize("path", MODEL_FILES, ids=lambda p: p.stem)
@@ -38,10 +50,13 @@ def test_every_model_file_builds_and_runs(path: Path) -> None:
             assert isinstance(model, ImageCNN)
             assert model.eval()(torch.rand(2, size, size)).shape == (2, 1)
     else:
-        model = build_model(spec, n_features=7, n_classes=3)
-        assert isinstance(model, RecurrentTagger)
-        assert model.cell == spec["cell"]
-        assert len(model.layers) == spec["num_layers"]
+        model = build_model(
+            spec, n_features=7, n_classes=3, feature_names=STANDARD_FEATURES, standardisation=STANDARDISATION
+        )
+        assert isinstance(model, SEQUENCE_CLASSES[spec["kind"]])
+        if spec["kind"] == "recurrent":
+            assert model.cell == spec["cell"]
+            assert len(model.layers) == spec["num_layers"]
         lengths = torch.tensor([5, 2])
         assert model.eval()(torch.randn(2, 5, 7), lengths).shape == (2, 3)
     # small enough for a laptop CPU

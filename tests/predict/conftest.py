@@ -21,6 +21,9 @@ TINY = {
     "gru": {"name": "gru", "kind": "recurrent", "cell": "gru", "embed_dim": 8, "hidden_size": 12,
             "num_layers": 1, "readout": "last", "head_sizes": [8]},
     "cnn": {"name": "cnn", "kind": "cnn", "channels": [4, 8], "head_sizes": [8], "dropout": 0.1},
+    "pfn": {"name": "pfn", "kind": "pfn", "phi_sizes": [12, 12], "f_sizes": [8], "dropout": 0.1},
+    "particlenet": {"name": "particlenet", "kind": "particlenet", "conv_params": [[5, [8, 8]], [5, [12, 12]]],
+                    "fc_params": [[12, 0.1]]},
 }  # fmt: skip
 
 
@@ -53,7 +56,8 @@ def train_tiny(name: str, built: Path, out: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def trained(built: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Training directories of a tiny LSTM, GRU and CNN and of the BDT, keyed by model name."""
+    """Training directories of a tiny LSTM, GRU, CNN, PFN and ParticleNet and of the BDT, keyed by model
+    name."""
     out = tmp_path_factory.mktemp("trained")
     directories = {name: train_tiny(name, built, out / name) for name in TINY}
     train_bdt(built / "train" / "highlevel.arrow", built / "val" / "highlevel.arrow", out / "bdt", seed=1)

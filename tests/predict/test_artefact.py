@@ -42,7 +42,7 @@ class RunsCode:
 
 
 def test_trained_directories_load_as_networks_and_bdt(trained):
-    for name in ("lstm", "gru", "cnn"):
+    for name in ("lstm", "gru", "cnn", "pfn", "particlenet"):
         tagger = load_trained(trained[name])
         assert isinstance(tagger, TrainedTagger)
         assert tagger.name == name

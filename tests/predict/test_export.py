@@ -21,7 +21,7 @@ from jettag.predict import export_onnx, predict_files
 from jettag.predict.export import TOLERANCE, spec_path
 from jettag.train.data import collate_images, collate_sequences, load_images, load_sequences
 
-NETWORKS = ("lstm", "gru", "cnn")
+NETWORKS = ("lstm", "gru", "cnn", "pfn", "particlenet")
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,22 @@ def test_onnx_runtime_and_pytorch_give_the_same_scores_on_the_test_split(name, t
     if tagger.data_kind == "sequence":
         assert all(b["lengths"].min() < b["lengths"].max() for b in mixed)  # mixed within each batch
         assert len({b["x"].shape[1] for b in by_length}) > 3  # and padded to different lengths
+
+
+@pytest.mark.parametrize("name", ["pfn", "particlenet"])
+def test_set_and_graph_taggers_agree_with_onnx_on_jets_shorter_than_knn_needs(name, trained, exported, built):
+    """ParticleNet's kNN takes k + 1 = 6 points: PyTorch pads batches shorter than that, the ONNX graph always
+    appends 6 padded positions. Jets cut to 1-5 constituents, padded to 5 or fewer, must score alike."""
+    tagger = load_tagger(trained[name])
+    onnx_model = session(exported[name])
+    sequences = load_sequences(built / "test" / "sequences.arrow", max_length=5)
+    for cut in (1, 3, 5):
+        jets = [(values[:cut], label) for values, label in (sequences[i] for i in range(40))]
+        jets[0] = (jets[0][0][:1], jets[0][1])
+        batch = collate_sequences(jets)
+        assert batch["x"].shape[1] == cut
+        (scores,) = onnx_model.run(["scores"], {"x": batch["x"].numpy(), "lengths": batch["lengths"].numpy()})
+        np.testing.assert_allclose(scores[:, 1], tagger.scores(batch), atol=1e-5)
 
 
 @pytest.mark.parametrize("name", NETWORKS)

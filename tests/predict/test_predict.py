@@ -95,7 +95,7 @@ def test_every_input_jet_gets_one_entry_in_order_across_chunks(awkward_file, gen
     assert summary["files"][0]["file"] == str(path)
 
 
-@pytest.mark.parametrize("name", ["lstm", "cnn", "bdt"])
+@pytest.mark.parametrize("name", ["lstm", "cnn", "particlenet", "bdt"])
 def test_scores_equal_those_of_the_built_test_split(name, generated, built, trained, tmp_path):
     """predict rebuilds each model's inputs from the ROOT files as the build stage did for training."""
     model = load_trained(trained[name])

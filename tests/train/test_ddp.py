@@ -31,8 +31,16 @@ LSTM = Path(__file__).parents[2] / "configs" / "models" / "lstm.yaml"
 EPOCHS, BATCH, SEED, LR = 6, 32, 1, 1e-3
 
 
-def files_in(directory: Path) -> set[str]:
-    return {str(path.relative_to(directory)) for path in directory.rglob("*") if path.is_file()}
+def files_in(directory: Path) -> list[str]:
+    """The files under ``directory``, sorted; a TensorBoard event file (written where tensorboard is
+    installed, as weaver-core of the reference extra installs it) by its directory only, since its name
+    holds the time and the process id."""
+    names = []
+    for path in directory.rglob("*"):
+        if path.is_file():
+            name = str(path.relative_to(directory))
+            names.append(f"{path.parent.relative_to(directory)}/<events>" if ".tfevents." in name else name)
+    return sorted(names)
 
 
 def whole_split_metrics(run: Path, built: Path) -> tuple[float, float]:
