@@ -93,6 +93,12 @@ def _add_ingest(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk-size", type=int, default=20000, help="jets read at a time")
     p.add_argument("--splits", type=float, nargs=3, default=(0.6, 0.2, 0.2), metavar=("TRAIN", "VAL", "TEST"))
     p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument(
+        "--split-by",
+        choices=["hash", "file"],
+        default="hash",
+        help="hash: per jet by --splits and --split-seed; file: all jets to the split the file's name says",
+    )
     p.add_argument("--pt-min", type=float, help="drop (and count) jets below this pT, GeV")
     p.add_argument("--pt-max", type=float, help="drop (and count) jets above this pT, GeV")
     p.add_argument("--eta-max", type=float, help="drop (and count) jets with |eta| at or above this")
@@ -125,6 +131,7 @@ def _run_ingest(args: argparse.Namespace) -> None:
         selection=Selection(args.pt_min, args.pt_max, args.eta_max, args.jet_r),
         fractions=dict(zip(SPLITS, args.splits, strict=True)),
         split_seed=args.split_seed,
+        split_by=args.split_by,
         chunk_size=args.chunk_size,
         on_bad_file=args.on_bad_file,
         branch_map=branch_map,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import glob
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,7 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
         problems.append(
             f"config key 'ingest.splits': fractions {fractions} add up to {sum(fractions.values())}, not 1"
         )
+    problems += _split_by_file_problems(config)
     lo, hi = config["ingest"]["pt_min"], config["ingest"]["pt_max"]
     if lo is not None and hi is not None and lo >= hi:
         problems.append(f"config key 'ingest.pt_min': {lo} must be below ingest.pt_max ({hi})")
@@ -143,6 +145,30 @@ def _model_problems(train: dict[str, Any]) -> list[str]:
         missing = missing_extra(spec.get("kind")) if isinstance(spec, dict) else None
         if missing is not None:
             problems.append(f"config key 'train.models': '{name}' ({path}): {missing}")
+    return problems
+
+
+def _split_by_file_problems(config: dict[str, Any]) -> list[str]:
+    """With ``ingest.split_by: file`` each input file's name must say its split, and each split needs one."""
+    if config["ingest"]["split_by"] != "file":
+        return []
+    if not config["inputs"]:
+        return ["config key 'ingest.split_by': file needs `inputs` (generated shards are split by hash)"]
+    from jettag.ingest.split import SPLITS, split_of_file
+
+    problems, seen = [], set()
+    for pattern in config["inputs"]:
+        # the workflow expands `inputs` the same way (absolute globs, which Path.glob does not take)
+        for path in sorted(glob.glob(str(Path(pattern).expanduser()))):  # noqa: PTH207
+            try:
+                seen.add(split_of_file(path))
+            except ValueError as err:
+                problems.append(f"config key 'ingest.split_by': {err}")
+    missing = [s for s in SPLITS if s not in seen]
+    if seen and missing:
+        problems.append(
+            f"config key 'ingest.split_by': file, but no input file's name says {' or '.join(missing)}"
+        )
     return problems
 
 

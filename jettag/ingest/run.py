@@ -17,7 +17,7 @@ from jettag import __version__
 from jettag.ingest.errors import IngestError
 from jettag.ingest.prepare import DROP_REASONS, Selection, class_names, prepare_chunk
 from jettag.ingest.readers import iterate_file
-from jettag.ingest.split import SPLITS, assign_splits, jet_uniform
+from jettag.ingest.split import SPLIT_BY, SPLITS, assign_splits, jet_uniform, split_of_file
 from jettag.ingest.summary import add_counts, split_counts
 from jettag.progress import Progress
 from jettag.shards import ShardWriter
@@ -39,6 +39,8 @@ class IngestSettings:
     selection: Selection = field(default_factory=Selection)
     fractions: Mapping[str, float] = field(default_factory=lambda: {"train": 0.6, "val": 0.2, "test": 0.2})
     split_seed: int = 0
+    #: ``hash``: per jet, by fractions and seed; ``file``: every jet to the split the file's name says
+    split_by: str = "hash"
     chunk_size: int = 20000
     on_bad_file: str = "error"
     branch_map: Mapping[str, str] = field(default_factory=dict)
@@ -87,6 +89,10 @@ def ingest_file(
     """
     outputs = {split: Path(outputs[split]) for split in SPLITS}
     names = settings.label_names  # refuses a label in both lists, or multi-class with one signal label
+    if settings.split_by not in SPLIT_BY:
+        raise ValueError(f"split_by must be one of {', '.join(SPLIT_BY)}, got {settings.split_by!r}")
+    if settings.split_by == "file":
+        split_of_file(path)  # a name that says no split stops before anything is read
     start = time.perf_counter()
     counts = {"jets_read": 0, "jets_kept": 0, "dropped": dict.fromkeys(DROP_REASONS, 0)}
     per_split = {s: split_counts(names) for s in SPLITS}
@@ -108,7 +114,10 @@ def ingest_file(
                 counts["dropped"][reason] += n
             any_label |= len(chunk) > dropped["unknown_label"]
             entries = entry_start + kept
-            split = assign_splits(jet_uniform(path, entries, settings.split_seed), settings.fractions)
+            if settings.split_by == "file":
+                split = np.full(len(entries), SPLITS.index(split_of_file(path)))
+            else:
+                split = assign_splits(jet_uniform(path, entries, settings.split_seed), settings.fractions)
             jets = ak.with_field(jets, entries.astype(np.int64), "entry")
             for i, name in enumerate(SPLITS):
                 part = jets[split == i]

@@ -94,6 +94,7 @@ def ingest_args():
         f"--chunk-size {ing['chunk_size']}",
         "--splits " + " ".join(str(ing["splits"][s]) for s in ("train", "val", "test")),
         f"--split-seed {ing['split_seed']}",
+        f"--split-by {ing['split_by']}",
         f"--jet-r {ing['jet_r']}",
         f"--on-bad-file {ing['on_bad_file']}",
         f"--tree {shlex.quote(ing['tree'])}",
