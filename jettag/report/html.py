@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from jettag.report.plots import FIGURES
-from jettag.report.published import PUBLISHED, SAMPLE_NOTE
+from jettag.report.published import GROUPS, PUBLISHED, SAMPLE_NOTE, group_of
 
 __all__ = ["write_html"]
 
@@ -26,6 +26,7 @@ figure { margin: 1.5em 0; } figure img { max-width: 100%; }
 figcaption { font-size: 0.9em; color: #444; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
 .note { color: #555; font-size: 0.9em; }
+tr.group td { background: #f3f3f3; font-weight: bold; text-align: left; }
 """
 
 
@@ -46,10 +47,28 @@ def _pm(value: Any, spread: Any, error: Any = None, digits: int = 4) -> str:
     return text
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> str:
+def _table(headers: list[str], rows: list[list[str] | str]) -> str:
+    """A table; a row that is a string is a group title across every column."""
     head = "".join(f"<th>{h}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join(
+        f"<tr class='group'><td colspan='{len(headers)}'>{html.escape(row)}</td></tr>"
+        if isinstance(row, str)
+        else "<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>"
+        for row in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _by_group(rows: list[tuple[str, list[str]]]) -> list[list[str] | str]:
+    """Rows ``(group, cells)`` in the report's group order (recurrent, image, set and graph, high-level),
+    each group under its title; rows keep their order within a group."""
+    order = [*GROUPS, "other"]
+    out: list[list[str] | str] = []
+    for group in order:
+        members = [cells for g, cells in rows if g == group]
+        if members:
+            out += [group, *members]
+    return out
 
 
 def _rejections(m: dict[str, Any], keys: list[str]) -> list[str]:
@@ -81,8 +100,7 @@ def _results_table(metrics: dict[str, Any]) -> str:
     headers += ["train time / s", "train jets/s", "inference jets/s"]
     rows = []
     for name, m, fom in _rows(metrics):
-        rows.append(
-            [
+        rows.append((group_of(m["kind"]), [
                 html.escape(name),
                 str(m["n_seeds"]),
                 _fmt(m["n_params"]),
@@ -92,9 +110,8 @@ def _results_table(metrics: dict[str, Any]) -> str:
                 _fmt(m["train_seconds"], 3),
                 _fmt(m["train_jets_per_second"], 3),
                 _fmt(m["inference_jets_per_second"], 3),
-            ]
-        )
-    return _table(headers, rows)
+            ]))  # fmt: skip
+    return _table(headers, _by_group(rows))
 
 
 def _accuracy_header(metrics: dict[str, Any]) -> str:
@@ -113,21 +130,32 @@ def _published_table(metrics: dict[str, Any]) -> str:
         "source",
     ]
     rows = [
-        [f"jettag {html.escape(name)} (this run)", _fmt(m["n_params"]), _pm(fom["auc"], fom["auc_spread"])]
-        + [_pm(m["accuracy"], m["accuracy_spread"])]
-        + [_pm(fom["rejection"].get(k), fom["rejection_spread"].get(k), digits=3) for k in ("0.5", "0.3")]
-        + ["this report"]
+        (
+            group_of(m["kind"]),
+            [
+                f"jettag {html.escape(name)} (this run)",
+                _fmt(m["n_params"]),
+                _pm(fom["auc"], fom["auc_spread"]),
+            ]
+            + [_pm(m["accuracy"], m["accuracy_spread"])]
+            + [_pm(fom["rejection"].get(k), fom["rejection_spread"].get(k), digits=3) for k in ("0.5", "0.3")]
+            + ["this report"],
+        )
         for name, m, fom in _rows(metrics)
         # the published numbers are top tagging: of a multi-class tagger only its top class compares
         if "classes" not in metrics or fom is m["classes"].get("Tbqq")
     ]
+    # each kind's published numbers right after this run's taggers of that kind
     rows += [
-        [html.escape(str(p["model"]))]
-        + [_fmt(p[k]) for k in ("params", "auc", "accuracy", "rejection_0.5", "rejection_0.3")]
-        + [html.escape(str(p["source"]))]
+        (
+            str(p["group"]),
+            [html.escape(str(p["model"]))]
+            + [_fmt(p[k]) for k in ("params", "auc", "accuracy", "rejection_0.5", "rejection_0.3")]
+            + [html.escape(str(p["source"]))],
+        )
         for p in PUBLISHED
     ]
-    return _table(headers, rows)
+    return _table(headers, _by_group(rows))
 
 
 def _dataset(metrics: dict[str, Any]) -> str:

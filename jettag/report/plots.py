@@ -25,6 +25,7 @@ import numpy as np
 
 from jettag.evaluate.metrics import efficiency_grid, roc, threshold_at
 from jettag.report.collect import Run
+from jettag.report.published import GROUPS, group_of
 
 __all__ = [
     "DATASET_PANELS",
@@ -41,7 +42,9 @@ __all__ = [
 #: figure name -> what it shows (the HTML report's captions)
 FIGURES = {
     "roc": "Background rejection 1/eps_B against signal efficiency eps_S on the test split: the median over "
-    "seeds as a line, the band spans the seeds. The grey line is a random tagger (1/eps_S).",
+    "seeds as a line, the band spans the seeds; taggers grouped by kind, one line style a group (recurrent "
+    "solid, image dashed, set and graph dash-dotted, high-level dotted). The grey line is a random tagger "
+    "(1/eps_S).",
     "pt_dependence": "AUC and background rejection at the reference signal efficiency in bins of jet pT "
     "(median over seeds; bins of equal jet count unless evaluate.pt_bins sets them).",
     "mass_sculpting": "Background jet mass before and after a cut at eps_S = 0.5 on each tagger's score "
@@ -87,10 +90,24 @@ def _colours(names: Sequence[str]) -> dict[str, Any]:
     return {name: cycle[i % len(cycle)] for i, name in enumerate(names)}
 
 
+#: the ROC figure's line style for each group of taggers (jettag.report.published.GROUPS)
+_GROUP_STYLES = {
+    "recurrent": "-",
+    "image": "--",
+    "set and graph": "-.",
+    "high-level": (0, (1, 1)),
+    "other": "-",
+}
+
+
 def _draw_roc(ax: plt.Axes, runs: dict[str, list[Run]], efficiencies: Sequence[float]) -> None:
     grid = np.linspace(0.02, 1.0, 400)
     colours = _colours(list(runs))
-    for name, model_runs in runs.items():
+    order = [*GROUPS, "other"]
+    grouped = sorted(runs, key=lambda name: order.index(group_of(runs[name][0].metrics.get("kind", ""))))
+    for name in grouped:
+        model_runs = runs[name]
+        group = group_of(model_runs[0].metrics.get("kind", ""))
         with np.errstate(divide="ignore"):
             rejections = np.stack(
                 [1.0 / efficiency_grid(*roc(run.scores.label, run.scores.score), grid) for run in model_runs]
@@ -101,7 +118,13 @@ def _draw_roc(ax: plt.Axes, runs: dict[str, list[Run]], efficiencies: Sequence[f
             median = np.nanmedian(rejections, axis=0)
             low, high = np.nanmin(rejections, axis=0), np.nanmax(rejections, axis=0)
         seeds = f"{len(model_runs)} seed{'s' if len(model_runs) > 1 else ''}"
-        ax.plot(grid, median, color=colours[name], label=f"{name} ({seeds})")
+        ax.plot(
+            grid,
+            median,
+            color=colours[name],
+            linestyle=_GROUP_STYLES[group],
+            label=f"{name}, {group} ({seeds})",
+        )
         if len(model_runs) > 1:
             ax.fill_between(grid, low, high, color=colours[name], alpha=0.25, linewidth=0)
     ax.plot(grid, 1.0 / grid, color="grey", linestyle=":", label="random")
