@@ -13,6 +13,7 @@ import pytest
 import uproot
 import yaml
 
+from jettag.report.plots import FIGURES
 from jettag.shards import num_rows
 from tests.smoke import smoke_config
 
@@ -89,7 +90,7 @@ def check_report(results: Path, smoke: dict, dataset: dict) -> None:
         assert entry["n_params"] > 0
     assert metrics["provenance"]["config"]["results"] == smoke["results"]
     page = (report / "report.html").read_text()
-    assert page.count("<figure id=") == 6
+    assert page.count("<figure id=") == len(FIGURES)
     assert "The samples differ." in page
     for figure in ("roc", "pt_dependence", "mass_sculpting", "training_curves", "score_distributions"):
         assert (report / f"{figure}.pdf").exists()
