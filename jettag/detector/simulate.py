@@ -111,7 +111,6 @@ class _Neutrals:
 
 def _calorimeter(
     calo: Calorimeter,
-    n_events: int,
     event: np.ndarray,
     hit_tower_eta: np.ndarray,
     hit_tower_phi: np.ndarray,
@@ -239,7 +238,7 @@ def simulate(
     towers_read_out = {}
     for column, calo in enumerate((card.ecal, card.hcal)):
         made, factor, n_read = _calorimeter(
-            calo, n_events, event, hits.eta, hits.phi, hits.reached, energy * fractions[:, column],
+            calo, event, hits.eta, hits.phi, hits.reached, energy * fractions[:, column],
             track, p_track, res, track_fractions[:, column], rng,
         )  # fmt: skip
         scale *= factor
@@ -294,8 +293,9 @@ def simulate(
             }
         )
     merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    order = np.argsort(merged.pop("event"), kind="stable")
-    out_event = np.concatenate([p["event"] for p in parts])[order]
+    out_event = merged.pop("event")
+    order = np.argsort(out_event, kind="stable")
+    out_event = out_event[order]
     fields = {k: v[order] for k, v in merged.items()}
 
     if counts is not None:

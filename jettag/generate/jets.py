@@ -30,6 +30,7 @@ __all__ = [
     "flatten_events",
     "jetclass_columns",
     "match_decays",
+    "particle_level",
     "top_decays",
 ]
 
@@ -97,8 +98,6 @@ def final_state(events: Particles, table: ParticleTable, eta_limit: float) -> Pa
     """Visible final-state particles of each event (Pythia's ``isVisible``), with |eta| < ``eta_limit``.
 
     Particles further out cannot belong to a jet at |eta| < eta_max when ``eta_limit`` = eta_max + 2R.
-    Each carries its straight-line impact parameters ``d0``, ``dz`` (mm) from its production vertex, with
-    resolutions ``d0err``, ``dzerr`` of 0 (particle level; the detector replaces all four).
     """
     final = np.flatnonzero(events["status"] > 0)
     charge, visible, hadron = table.lookup(events["id"][final])
@@ -110,11 +109,20 @@ def final_state(events: Particles, table: ParticleTable, eta_limit: float) -> Pa
     counts = np.bincount(event_of[index], minlength=len(events.counts))
     out = events.take(index, counts)
     out.fields.update(charge=charge[keep], hadron=hadron[keep])
-    d0, dz = impact_parameters(out)
-    neutral = out["charge"] == 0
-    zeros = np.zeros(len(d0))
-    out.fields.update(d0=np.where(neutral, 0.0, d0), dz=np.where(neutral, 0.0, dz), d0err=zeros, dzerr=zeros)
     return out
+
+
+def particle_level(particles: Particles) -> Particles:
+    """The final state as jet constituents without a detector: each particle with its straight-line impact
+    parameters ``d0``, ``dz`` (mm; 0 for neutral ones) and resolutions ``d0err``, ``dzerr`` of 0, the fields
+    :func:`jettag.detector.simulate` gives its energy-flow objects."""
+    d0, dz = impact_parameters(particles)
+    neutral = particles["charge"] == 0
+    zeros = np.zeros(len(d0))
+    particles.fields.update(
+        d0=np.where(neutral, 0.0, d0), dz=np.where(neutral, 0.0, dz), d0err=zeros, dzerr=zeros
+    )
+    return particles
 
 
 def cluster_jets(particles: Particles, selection: JetSelection) -> Jets:

@@ -22,6 +22,7 @@ from jettag.generate.jets import (
     flatten_events,
     jetclass_columns,
     match_decays,
+    particle_level,
     top_decays,
 )
 from jettag.generate.pythia import ParticleTable, make_pythia
@@ -121,7 +122,9 @@ def generate_shard(
                 raise RuntimeError(f"Pythia produced no event in a batch of {settings.batch_events}")
             events = flatten_events(batch.prt)
             particles = final_state(events, table, eta_limit)
-            if card is not None:
+            if card is None:
+                particles = particle_level(particles)
+            else:
                 tick = time.perf_counter()
                 particles = simulate(particles, card, rng, detector_counts)
                 detector_seconds += time.perf_counter() - tick
