@@ -17,7 +17,7 @@ import jsonschema
 import yaml
 
 from jettag.extras import missing_extra
-from jettag.jetclass import LABEL_BRANCHES, PROCESS_LABELS, all_branches
+from jettag.jetclass import PROCESS_LABELS, all_branches
 
 __all__ = ["ConfigError", "load_config", "read_yaml", "schema", "validate_config"]
 
@@ -98,22 +98,24 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
     lo, hi = config["ingest"]["pt_min"], config["ingest"]["pt_max"]
     if lo is not None and hi is not None and lo >= hi:
         problems.append(f"config key 'ingest.pt_min': {lo} must be below ingest.pt_max ({hi})")
-    unknown = sorted(set(config["ingest"]["branch_map"]) - set(all_branches()))
+    labels = [*config["signal"], *config["background"]]
+    unknown = sorted(set(config["ingest"]["branch_map"]) - set(all_branches()) - set(labels))
     if unknown:
-        problems.append(f"config key 'ingest.branch_map': {', '.join(unknown)} are not JetClass branches")
+        problems.append(
+            f"config key 'ingest.branch_map': {', '.join(unknown)} are neither JetClass branches nor labels "
+            "of 'signal' or 'background'"
+        )
     problems += _model_problems(config["train"])
-    for role in ("signal", "background"):
-        for label in config[role]:
-            if label not in LABEL_BRANCHES:
-                problems.append(
-                    f"config key '{role}': '{label}' is not a JetClass label "
-                    f"(known: {', '.join(LABEL_BRANCHES)})"
-                )
-            elif not config["inputs"] and label not in PROCESS_LABELS.values():
-                problems.append(
-                    f"config key '{role}': '{label}' cannot be generated (jettag generates "
-                    f"{', '.join(PROCESS_LABELS.values())}); give ROOT files in 'inputs'"
-                )
+    if not config["inputs"]:
+        for role in ("signal", "background"):
+            for label in config[role]:
+                if label not in PROCESS_LABELS.values():
+                    problems.append(
+                        f"config key '{role}': '{label}' cannot be generated (jettag generates "
+                        f"{', '.join(PROCESS_LABELS.values())}); give your files in 'inputs'"
+                    )
+    else:
+        problems += _label_problems(config)
     overlap = sorted(set(config["signal"]) & set(config["background"]))
     if overlap:
         problems.append(
@@ -125,6 +127,26 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
             "one signal label against the background is the binary tagger: set multiclass: false"
         )
     return problems + _predict_problems(config)
+
+
+def _label_problems(config: dict[str, Any]) -> list[str]:
+    """The labels of ``signal`` and ``background`` are branches of the inputs: checked on the first file of
+    each ``inputs`` pattern (a typo shows there, and a run over thousands of files is not held up)."""
+    from jettag.ingest.readers import label_problems
+
+    problems = []
+    for pattern in config["inputs"]:
+        matches = sorted(glob.glob(str(Path(pattern).expanduser())))  # noqa: PTH207
+        if matches:
+            problem = label_problems(
+                matches[0],
+                [*config["signal"], *config["background"]],
+                config["ingest"]["branch_map"],
+                config["ingest"]["tree"],
+            )
+            if problem:
+                problems.append(f"config keys 'signal'/'background': {problem}")
+    return problems
 
 
 def _model_problems(train: dict[str, Any]) -> list[str]:

@@ -9,11 +9,18 @@ import awkward as ak
 import numpy as np
 import vector
 
-from jettag.jetclass import BINARY_LABEL_NAMES
 from jettag.particles import Particles
 from jettag.substructure import n_subjettiness, soft_drop_mass
 
-__all__ = ["DROP_REASONS", "PID_BRANCHES", "Selection", "check_classes", "class_names", "prepare_chunk"]
+__all__ = [
+    "DROP_REASONS",
+    "PID_BRANCHES",
+    "Selection",
+    "check_classes",
+    "class_name",
+    "class_names",
+    "prepare_chunk",
+]
 
 #: every reason a jet can be dropped for, in the order they are checked (a jet counts under the first)
 DROP_REASONS = (
@@ -64,18 +71,29 @@ def check_classes(signal: Sequence[str], background: Sequence[str], multiclass: 
         )
 
 
-def class_names(signal: Sequence[str], background: Sequence[str], multiclass: bool) -> list[str]:
-    """The name of each class, by label value.
+def class_name(labels: Sequence[str]) -> str:
+    """The name of a class made of ``labels`` (their OR): each label without a ``label_`` prefix, joined by
+    ``_or_``: ``label_Tbqq`` is ``Tbqq``, ``[label_Wqq, label_Zqq]`` is ``Wqq_or_Zqq``, ``is_quark`` stays."""
+    return "_or_".join(label.removeprefix("label_") for label in labels)
 
-    Binary: ``["background", "signal"]``. Multi-class: class 0 is the background (named after its label
-    without ``label_`` when there is one background label, else ``"background"``), class i+1 is
-    ``signal[i]`` without ``label_``: ``["QCD", "Tbqq", "Wqq"]``.
+
+def class_names(signal: Sequence[str], background: Sequence[str], multiclass: bool) -> list[str]:
+    """The name of each class, by label value, after the user's label branches (:func:`class_name`).
+
+    Binary: ``[background, signal]``, e.g. ``["QCD", "Tbqq"]`` or ``["Gluon", "Quark"]``. Multi-class:
+    class 0 is the background, class i+1 is ``signal[i]``: ``["QCD", "Tbqq", "Wqq"]``.
     """
     check_classes(signal, background, multiclass)
-    if not multiclass:
-        return list(BINARY_LABEL_NAMES)
-    first = background[0].removeprefix("label_") if len(background) == 1 else "background"
-    return [first, *(label.removeprefix("label_") for label in signal)]
+    if multiclass:
+        names = [class_name(background), *(class_name([label]) for label in signal)]
+    else:
+        names = [class_name(background), class_name(signal)]
+    if len(set(names)) != len(names):
+        raise ValueError(
+            f"the classes of signal {list(signal)} and background {list(background)} would share a name "
+            f"({', '.join(names)}); rename a label branch"
+        )
+    return names
 
 
 def _flat(values: ak.Array) -> np.ndarray:

@@ -14,7 +14,8 @@ Every reader yields ``(entry_start, chunk)``: ``chunk`` is an awkward record arr
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import difflib
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import awkward as ak
@@ -23,13 +24,21 @@ import pyarrow.parquet as pq
 import uproot
 
 from jettag.ingest.errors import IngestError
-from jettag.jetclass import JET_BRANCHES, LABEL_BRANCHES, PARTICLE_BRANCHES
+from jettag.jetclass import COUNTER_BRANCH, JET_BRANCHES, LABEL_BRANCHES, PARTICLE_BRANCHES
 
-__all__ = ["REQUIRED_PARTICLE_BRANCHES", "iterate_file", "topland_label_map"]
+__all__ = [
+    "REQUIRED_PARTICLE_BRANCHES",
+    "TOPLANDSCAPE_LABELS",
+    "file_kind",
+    "iterate_file",
+    "label_problems",
+    "topland_label_map",
+]
 
 REQUIRED_PARTICLE_BRANCHES = ("part_px", "part_py", "part_pz", "part_energy")
 #: TopLandscape's one flag, mapped onto the JetClass labels
 TOPLANDSCAPE_SIGNAL, TOPLANDSCAPE_BACKGROUND = "label_Tbqq", "label_QCD"
+TOPLANDSCAPE_LABELS = (TOPLANDSCAPE_SIGNAL, TOPLANDSCAPE_BACKGROUND)
 _N_TOPLANDSCAPE = 200
 
 
@@ -38,7 +47,7 @@ def topland_label_map(is_top: np.ndarray) -> dict[str, np.ndarray]:
     return {TOPLANDSCAPE_SIGNAL: is_top, TOPLANDSCAPE_BACKGROUND: ~is_top}
 
 
-def _file_kind(path: Path) -> str:
+def file_kind(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix == ".root":
         return "root"
@@ -60,13 +69,64 @@ def iterate_file(
     path = Path(path)
     if not path.is_file():
         raise IngestError(path, "file not found")
-    kind = _file_kind(path)
+    kind = file_kind(path)
+    if kind != "root":
+        unknown = [label for label in labels if label not in TOPLANDSCAPE_LABELS]
+        if unknown:
+            raise IngestError(
+                path,
+                f"label(s) {', '.join(unknown)} asked for, but a TopLandscape {kind} file has one flag, "
+                f"read as {TOPLANDSCAPE_SIGNAL} (top) and {TOPLANDSCAPE_BACKGROUND} (QCD)",
+            )
     if kind == "root":
         yield from _iterate_root(path, labels, chunk_size, dict(branch_map or {}), tree)
     elif kind == "hdf5":
         yield from _iterate_toplandscape_hdf5(path, chunk_size)
     else:
         yield from _iterate_parquet(path, chunk_size)
+
+
+def label_problems(
+    path: str | Path, labels: Sequence[str], branch_map: Mapping[str, str] | None = None, tree: str = "tree"
+) -> str | None:
+    """Why ``labels`` cannot be read from ``path`` (naming the file and the label-like branches it has), or
+    None when they can. A file that cannot be opened is left to ingest, which reports it in full."""
+    path = Path(path)
+    try:
+        kind = file_kind(path)
+    except IngestError as err:
+        return str(err)
+    if kind != "root":
+        unknown = [label for label in labels if label not in TOPLANDSCAPE_LABELS]
+        if unknown:
+            return (
+                f"{path}: a TopLandscape {kind} file has the labels {', '.join(TOPLANDSCAPE_LABELS)} only, "
+                f"not {', '.join(unknown)}"
+            )
+        return None
+    try:
+        with uproot.open(path) as file:
+            branches = file[tree].typenames()
+    except Exception:  # not ROOT, no such tree, damaged: ingest names the file and the problem
+        return None
+    branch_map = dict(branch_map or {})
+    missing = [label for label in labels if branch_map.get(label, label) not in branches]
+    if not missing:
+        return None
+    known = {*PARTICLE_BRANCHES, *JET_BRANCHES, COUNTER_BRANCH}
+    flat = [
+        name
+        for name, typename in branches.items()
+        if name not in known and "[" not in typename and "vector" not in typename
+    ]
+    hints = []
+    for label in missing:
+        close = difflib.get_close_matches(branch_map.get(label, label), flat, n=1)
+        hints.append(f"{label} (did you mean {close[0]}?)" if close else label)
+    return (
+        f"{path}: tree '{tree}' has no label branch {', '.join(hints)}; its other flat branches: "
+        f"{', '.join(flat) or 'none'}"
+    )
 
 
 def _open_tree(path: Path, tree: str):
@@ -104,7 +164,8 @@ def _check_types(path: Path, sample: ak.Array, wanted: dict[str, str]) -> None:
 def _iterate_root(path: Path, labels: list[str], chunk_size: int, branch_map: dict[str, str], tree_name: str):
     tree = _open_tree(path, tree_name)
     available = set(tree.keys())
-    name = {k: branch_map.get(k, k) for k in (*PARTICLE_BRANCHES, *JET_BRANCHES, *LABEL_BRANCHES)}
+    # label branches are the user's own names (the JetClass ones by default); a branch map may rename them too
+    name = {k: branch_map.get(k, k) for k in (*PARTICLE_BRANCHES, *JET_BRANCHES, *LABEL_BRANCHES, *labels)}
     missing = [name[k] for k in (*REQUIRED_PARTICLE_BRANCHES, *labels) if name[k] not in available]
     if missing:
         raise IngestError(path, f"missing branch(es) {', '.join(missing)} in tree '{tree_name}'")

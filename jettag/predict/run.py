@@ -10,7 +10,8 @@ A jet the model cannot score keeps its place: its scores are :data:`SENTINEL`, i
 ``status`` says why (:data:`STATUS`); the summary counts such jets per reason. The output holds, per jet:
 ``entry`` (in its file) and ``file_index`` (in the list of inputs), ``status``, ``score_<label>`` for each
 of the model's labels, the observers of the build stage (jet pT, eta, phi, mass, soft-drop mass) and the
-inputs' own ``label_*`` branches (those every input has), so it can be used as a friend tree of the inputs.
+inputs' own label branches (the JetClass ones and those of the model's classes, where every input has
+them), so it can be used as a friend tree of the inputs.
 """
 
 from __future__ import annotations
@@ -90,24 +91,39 @@ def output_format(path: str | Path, fmt: str | None = None) -> str:
     raise ValueError(f"{path}: cannot tell the output format from '{suffix}'; use .root or .parquet")
 
 
-def _inspect(path: Path, tree: str, branch_map: Mapping[str, str]) -> tuple[list[str], int]:
-    """The JetClass label branches that ``path`` has (TopLandscape files: its one flag, mapped) and its
-    number of jets (0 for other formats, where that takes reading the file)."""
+def _model_labels(label_names: Sequence[str]) -> list[str]:
+    """The label branches a model's classes may have come from (:func:`jettag.ingest.prepare.class_name`
+    in reverse): ``Tbqq`` from ``label_Tbqq`` or ``Tbqq``, ``Wqq_or_Zqq`` from both of its parts."""
+    parts = [part for name in label_names for part in name.split("_or_")]
+    return [candidate for part in parts for candidate in (f"label_{part}", part)]
+
+
+def _inspect(
+    path: Path, tree: str, branch_map: Mapping[str, str], wanted: Sequence[str]
+) -> tuple[list[str], int]:
+    """The label branches of ``wanted`` that ``path`` has (TopLandscape files: its one flag, mapped) and
+    its number of jets (0 for other formats, where that takes reading the file)."""
     if path.suffix.lower() != ".root":
         return [TOPLANDSCAPE_SIGNAL, TOPLANDSCAPE_BACKGROUND], 0
     try:
         with uproot.open(path) as file:
-            keys, entries = set(file[tree].keys()), file[tree].num_entries
+            keys, entries = file[tree].typenames(), file[tree].num_entries
     except Exception:  # the reader names the problem with this file when it reads it
         return [], 0
-    return [label for label in LABEL_BRANCHES if branch_map.get(label, label) in keys], entries
+    flat = {key for key, typename in keys.items() if "[" not in typename and "vector" not in typename}
+    return [label for label in wanted if branch_map.get(label, label) in flat], entries
+
+
+def _label_dtype(name: str) -> np.dtype:
+    """JetClass labels keep their dtype; a label of the user's own is written as float32."""
+    return LABEL_BRANCHES.get(name, np.dtype(np.float32))
 
 
 def _columns(scorer: Scorer, labels: list[str]) -> dict[str, np.dtype]:
     columns = {"entry": np.dtype(np.int64), "file_index": np.dtype(np.int32), "status": np.dtype(np.int8)}
     columns |= {f"score_{name}": np.dtype(np.float32) for name in scorer.label_names}
     columns |= {name: np.dtype(np.float32) for name in OBSERVERS}
-    columns |= {name: LABEL_BRANCHES[name] for name in labels}
+    columns |= {name: _label_dtype(name) for name in labels}
     return columns
 
 
@@ -168,8 +184,9 @@ def predict_files(
         raise ValueError(f"{output}: the output would overwrite one of the inputs")
     branch_map = dict(branch_map or {})
     selection = Selection(jet_r=jet_r)
-    available, entries = zip(*(_inspect(path, tree, branch_map) for path in files), strict=True)
-    labels = [label for label in LABEL_BRANCHES if all(label in names for names in available)]
+    wanted = list(dict.fromkeys([*LABEL_BRANCHES, *_model_labels(scorer.label_names)]))
+    available, entries = zip(*(_inspect(path, tree, branch_map, wanted) for path in files), strict=True)
+    labels = [label for label in wanted if all(label in names for names in available)]
     per_file = []
     known = all(path.suffix.lower() == ".root" for path in files)
     progress = Progress(log, f"predict {output.name}", sum(entries) if known else 0, "jets")
@@ -190,7 +207,7 @@ def predict_files(
                     columns[name] = np.full(n, np.nan, np.float32)
                     columns[name][kept] = ak.to_numpy(jets[name])
                 for name in labels:
-                    columns[name] = ak.to_numpy(chunk[name]).astype(LABEL_BRANCHES[name])
+                    columns[name] = ak.to_numpy(chunk[name]).astype(_label_dtype(name))
                 writer.write(columns)
                 counts["jets"] += n
                 counts["scored"] += len(kept)
