@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import difflib
 import glob
+import math
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ import yaml
 from jettag.extras import missing_extra
 from jettag.jetclass import PROCESS_LABELS, all_branches
 
-__all__ = ["ConfigError", "load_config", "read_yaml", "schema", "validate_config"]
+__all__ = ["ConfigError", "coerce", "load_config", "read_yaml", "schema", "validate_config"]
 
 
 class ConfigError(ValueError):
@@ -58,7 +60,73 @@ def _describe(error: jsonschema.ValidationError, root: dict[str, Any]) -> list[s
                 f"config key '{_key([*path, name])}' is not known{suggestion} (known: {', '.join(known)})"
             )
         return messages
+    if error.validator == "type" and isinstance(error.instance, str):
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return [
+            f"config key '{_key(path)}': got the text {error.instance!r}, expected {expected} "
+            "(values given on the command line are text, converted where the schema's type is clear)"
+        ]
     return [f"config key '{_key(path)}': {error.message}"]
+
+
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_BOOLEANS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+_NULLS = {"null", "~", "none"}
+
+
+def _types(node: dict[str, Any]) -> list[str]:
+    kind = node.get("type", [])
+    return [kind] if isinstance(kind, str) else list(kind)
+
+
+def _from_text(text: str, types: list[str]) -> Any:
+    """``text`` as the first of the schema's ``types`` it reads as unambiguously, else ``text`` itself.
+
+    A command-line override of a nested key (``--config train="{max_epochs: 5}"``) reaches the workflow as
+    text; so does a YAML ``1e-3`` (YAML 1.1 wants a dot). Integers, then numbers, then booleans, then null
+    are tried, in that order, only where the schema allows them: ``"5"`` for ``devices`` (a string or a
+    count) is the count 5, as Snakemake reads a top-level ``--config`` value."""
+    word = text.strip()
+    if "integer" in types and _INTEGER.match(word):
+        return int(word)
+    if "number" in types:
+        try:
+            value = float(word)
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(value):
+                return int(value) if _INTEGER.match(word) else value
+    if "boolean" in types and word.lower() in _BOOLEANS:
+        return _BOOLEANS[word.lower()]
+    if "null" in types and word.lower() in _NULLS:
+        return None
+    return text
+
+
+def coerce(value: Any, node: dict[str, Any]) -> Any:
+    """``value`` with its text converted to the types the schema ``node`` asks for, where that is clear
+    (:func:`_from_text`); a single text where the schema wants a list becomes a list of one. What cannot
+    be converted is left for the schema check to report."""
+    types = _types(node)
+    if isinstance(value, dict) and "object" in types:
+        properties = node.get("properties", {})
+        extra = node.get("additionalProperties")
+        return {
+            key: coerce(item, properties.get(key, extra if isinstance(extra, dict) else {}))
+            for key, item in value.items()
+        }
+    if isinstance(value, list) and "array" in types:
+        return [coerce(item, node.get("items", {})) for item in value]
+    if isinstance(value, str) and "string" not in types:
+        if "array" in types and not value.strip().startswith("["):
+            return [coerce(value, node.get("items", {}))]
+        return _from_text(value, types)
+    if isinstance(value, str) and "string" in types and set(types) & {"integer", "number"}:
+        converted = _from_text(value, [t for t in types if t in ("integer", "number")])
+        return value if isinstance(converted, str) else converted
+    return value
 
 
 def _fill_defaults(instance: dict[str, Any], node: dict[str, Any]) -> None:
@@ -228,6 +296,7 @@ def validate_config(config: dict[str, Any], source: str | Path = "config") -> di
             f"{source}: the configuration must be a mapping of keys, got {type(config).__name__}"
         )
     root = schema()
+    config = coerce(config, root)
     validator = jsonschema.Draft202012Validator(root)
     problems = []
     for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):

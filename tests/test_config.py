@@ -75,13 +75,14 @@ def test_label_that_cannot_be_generated_is_refused_without_inputs():
     assert "'signal'" in message
     assert "label_Hbb" in message
     assert "cannot be generated" in message
-    # with input files of its own, a user may tag any JetClass class
+    # with input files of its own, a user may tag any class its files label
     assert validate_config({"signal": ["label_Hbb"], "inputs": ["data/*.root"]})["signal"] == ["label_Hbb"]
 
 
 def test_not_a_label_and_overlapping_classes_are_refused():
-    assert "'label_Top' is not a JetClass label" in problems({"signal": ["label_Top"]})
+    assert "'label_Top' cannot be generated" in problems({"signal": ["label_Top"]})
     assert "share label_QCD" in problems({"signal": ["label_QCD"]})
+    assert "'signal.0'" in problems({"signal": ["label-Top"]})
 
 
 def test_every_problem_is_listed_at_once():
