@@ -13,6 +13,7 @@ from typing import Any
 
 from jettag import __version__
 from jettag.config import read_yaml
+from jettag.jetclass import BINARY_LABEL_NAMES
 from jettag.report.collect import binary_names, class_views, collect, load_runs
 from jettag.report.html import write_html
 from jettag.report.plots import (
@@ -113,10 +114,17 @@ def write_report(
             f"{'multi-class' if multiclass else 'binary'}: ingest with --multiclass exactly when the "
             "configuration sets multiclass: true"
         )
-    # a binary tagger's classes take their names from the configuration's labels, e.g. signal (Tbqq)
-    labelled = isinstance(config_data, dict) and config_data.get("signal") and config_data.get("background")
-    if labelled and not multiclass:
-        names = binary_names(config_data["signal"], config_data["background"])
+    # a binary tagger's classes are named after their labels, e.g. signal (Tbqq): as the training recorded
+    # them, or for taggers trained before they were, from the configuration's labels
+    if not multiclass:
+        background, signal = next(iter(runs.values()))[0].label_names
+        labelled = (
+            isinstance(config_data, dict) and config_data.get("signal") and config_data.get("background")
+        )
+        if [background, signal] == list(BINARY_LABEL_NAMES) and labelled:
+            names = binary_names(config_data["signal"], config_data["background"])
+        else:
+            names = (f"signal ({signal})", f"background ({background})")
         for model_runs in runs.values():
             for run in model_runs:
                 run.names = names

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from jettag.evaluate.metrics import binary_metrics, one_vs_background, spread
+from jettag.ingest.prepare import class_name
 from jettag.jetclass import BINARY_LABEL_NAMES
 
 __all__ = ["Run", "class_views", "collect", "load_runs", "pt_edges"]
@@ -89,10 +90,7 @@ def binary_names(signal: Sequence[str], background: Sequence[str]) -> tuple[str,
     """How the figures call the two classes of a binary tagger, from the configuration's label lists:
     ``("signal (Tbqq)", "background (QCD)")``."""
 
-    def short(labels: Sequence[str]) -> str:
-        return "+".join(label.removeprefix("label_") for label in labels)
-
-    return f"signal ({short(signal)})", f"background ({short(background)})"
+    return f"signal ({class_name(signal)})", f"background ({class_name(background)})"
 
 
 def class_views(runs: dict[str, list[Run]]) -> dict[str, dict[str, list[Run]]]:
@@ -242,6 +240,7 @@ def collect(
         "split": some_run.metrics.get("split", "test"),
         "signal_efficiencies": list(efficiencies),
         "test_jets": {"signal": int((labels != 0).sum()), "background": int((labels == 0).sum())},
+        "label_names": some_run.label_names,
         "conventions": conventions,
     }
     if some_run.multiclass:

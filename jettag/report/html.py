@@ -173,7 +173,11 @@ def _dataset(metrics: dict[str, Any]) -> str:
             [split, str(c["jets"]), str(c["signal"]), str(c["background"])]
             for split, c in ingest.get("splits", {}).items()
         ]
-        parts.append(_table(["split", "jets", "signal", "background"], rows))
+        background, signal = ingest.get("label_names", ["background", "signal"])
+        headers = [f"signal ({signal})", f"background ({background})"]
+        if [background, signal] == ["background", "signal"]:
+            headers = ["signal", "background"]
+        parts.append(_table(["split", "jets", *(html.escape(h) for h in headers)], rows))
     if ingest:
         dropped = ", ".join(f"{k}: {v}" for k, v in ingest.get("dropped", {}).items())
         parts.append(
@@ -212,7 +216,12 @@ def write_html(
         counts = ", ".join(f"{n} {html.escape(name)}" for name, n in test["classes"].items())
         jets = f"{counts} jets; each signal class is judged against the background ({metrics['classes'][0]})"
     else:
-        jets = f"{test['signal']} signal and {test['background']} background jets"
+        background, signal = metrics.get("label_names", ["", ""])
+        named = [
+            f" ({html.escape(name)})" if name not in ("signal", "background", "") else ""
+            for name in (signal, background)
+        ]
+        jets = f"{test['signal']} signal{named[0]} and {test['background']} background{named[1]} jets"
     sections = [
         "<h1>jettag report</h1>",
         f"<p>Test split: {jets}. "
