@@ -88,4 +88,4 @@ def test_binary_classes_are_named_after_the_configured_labels() -> None:
     from jettag.report.collect import binary_names
 
     assert binary_names(["label_Hbb"], ["label_QCD"]) == ("signal (Hbb)", "background (QCD)")
-    assert binary_names(["label_Tbqq", "label_Wqq"], ["label_QCD"])[0] == "signal (Tbqq+Wqq)"
+    assert binary_names(["label_Tbqq", "label_Wqq"], ["label_QCD"])[0] == "signal (Tbqq_or_Wqq)"
