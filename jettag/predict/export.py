@@ -41,7 +41,6 @@ from torch import Tensor, nn
 
 from jettag import __version__
 from jettag.artefact import ArtefactError, TrainedTagger, load_tagger, scores_from_logits
-from jettag.build.sequences import PID_BRANCHES
 from jettag.models.cnn import ImageCNN
 from jettag.models.particlenet import ParticleCloudTagger
 from jettag.models.pfn import ParticleFlowNetwork
@@ -56,35 +55,6 @@ OPSET = 17
 TOLERANCE = 1e-4
 #: identifies the feature spec written beside the ONNX file
 SPEC_FORMAT = {"name": "jettag-onnx-spec", "version": 1}
-
-#: how each constituent feature is computed from the JetClass branches (jettag.build.sequences)
-FEATURE_DEFINITIONS = {
-    "log_pt": "log(max(hypot(part_px, part_py), 1e-6))",
-    "log_e": "log(max(part_energy, 1e-6))",
-    "log_pt_rel": "log_pt - log(max(jet_pt, 1e-6))",
-    "log_e_rel": "log_e - log(max(jet_energy, 1e-6))",
-    "delta_r": "hypot(part_deta, part_dphi)",
-    "deta": "part_deta = (part_eta - jet_eta) * sign(jet_eta)",
-    "dphi": "part_dphi = part_phi - jet_phi, wrapped to [-pi, pi)",
-    **PID_BRANCHES,
-}
-ORDERING_DEFINITIONS = {
-    "pt": "decreasing constituent pT; ties keep the input order",
-    "delta_r": "increasing delta_r to the jet axis; ties keep the input order",
-    "kt": (
-        "depth-first walk of the kt reclustering tree (R = 10) of the pT-ordered constituents, the branch "
-        "with the harder leading constituent first (FastJet unique_history_order); see "
-        "jettag.build.sequences.order_constituents"
-    ),
-}
-IMAGE_DEFINITION = (
-    "pixel intensity = summed constituent pT in (part_deta, part_dphi); steps in this order, each only if "
-    "switched on: centre on the pT-weighted centroid; rotate the principal axis of the pT-weighted "
-    "covariance onto the deta axis (rows); pixelate [-extent/2, extent/2) in size x size pixels, row = deta, "
-    "column = dphi; flip rows, then columns, so the half with more pT sits at positive deta and dphi; "
-    "normalise to unit sum. See jettag.build.images for the exact rules"
-)
-
 
 def spec_path(output: str | Path) -> Path:
     """Where the feature spec of the ONNX file ``output`` goes: ``<name>.spec.json`` beside it."""
@@ -278,11 +248,6 @@ def _spec(tagger: TrainedTagger, inputs: InputSpec, onnx_file: str) -> dict[str,
                 "constituents cannot be scored",
             },
         ]
-        description = inputs.describe() | {
-            "definitions": {name: FEATURE_DEFINITIONS[name] for name in inputs.features},
-            "ordering_definition": ORDERING_DEFINITIONS[inputs.settings.ordering],
-            "standardise": "x = (feature - mean) / std, per feature, in float32",
-        }
     else:
         size = artefact["image_size"]
         onnx_inputs = [
@@ -293,7 +258,6 @@ def _spec(tagger: TrainedTagger, inputs: InputSpec, onnx_file: str) -> dict[str,
                 "content": "jet images, axis 2 = delta eta (rows), axis 3 = delta phi (columns)",
             }
         ]
-        description = inputs.describe() | {"definition": IMAGE_DEFINITION}
     return {
         "format": SPEC_FORMAT,
         "jettag_version": __version__,
@@ -319,7 +283,7 @@ def _spec(tagger: TrainedTagger, inputs: InputSpec, onnx_file: str) -> dict[str,
             ],
         },
         "labels": tagger.label_names,
-        "inputs": description,
+        "inputs": inputs.describe(),
     }
 
 
