@@ -535,7 +535,10 @@ def export_onnx(
     inputs = InputSpec.of(trained)
     bdt = isinstance(trained, TrainedBDT)
     tolerance, reference = (BDT_TOLERANCE, "the JSON trees") if bdt else (TOLERANCE, "PyTorch")
-    spec = _spec(trained, inputs, output.name, opset)  # before writing: it refuses undefined features
+    try:
+        spec = _spec(trained, inputs, output.name, opset)  # before writing: it refuses undefined features
+    except ArtefactError as err:
+        raise ArtefactError(f"{trained.directory}: {err}") from None
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
     try:

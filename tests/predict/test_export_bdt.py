@@ -284,3 +284,16 @@ def test_the_export_command_refuses_a_damaged_bdt_json_in_one_line(bdts, tmp_pat
     assert errors[0].startswith(f"{path}: not a usable BDT")
     assert "outside the tree" in errors[0]
     assert sorted(p.name for p in directory.iterdir()) == ["artefact.json", "bdt.json"]
+
+
+def test_a_bdt_on_a_feature_the_spec_cannot_define_is_not_exported(bdts, tmp_path):
+    """A BDT trained on another column of highlevel.arrow: the spec could not tell how to compute it."""
+    directory = tmp_path / "bdt"
+    shutil.copytree(bdts["binary"], directory)
+    for name in ("bdt.json", "artefact.json"):
+        content = json.loads((directory / name).read_text())
+        content["features"][0] = "jet_pt"
+        (directory / name).write_text(json.dumps(content))
+    with pytest.raises(ArtefactError, match=rf"^{directory}: no definition of feature\(s\) jet_pt"):
+        export_onnx(directory)
+    assert sorted(p.name for p in directory.iterdir()) == ["artefact.json", "bdt.json"]
