@@ -42,14 +42,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "export",
-        help="export a trained network tagger to ONNX, with its feature spec as JSON",
+        help="export a trained tagger (network or BDT) to ONNX, with its feature spec as JSON",
         description=(
-            "Write the tagger as ONNX (dynamic batch size and sequence length) and, beside it, "
-            "<name>.spec.json: inputs, feature order, ordering, standardisation and labels. The export is "
-            "checked against PyTorch with ONNX Runtime."
+            "Write the tagger as ONNX (dynamic batch size, and sequence length for sequence taggers) and, "
+            "beside it, <name>.spec.json: inputs, feature definitions and order, ordering, standardisation "
+            "and labels. The export is checked with ONNX Runtime against PyTorch, or for the BDT against "
+            "its JSON trees."
         ),
     )
-    p.add_argument("--model", required=True, help="training directory of an LSTM, GRU, RNN or CNN tagger")
+    p.add_argument("--model", required=True, help="training directory of a network tagger or of the BDT")
     p.add_argument("--format", required=True, choices=["onnx"], help="export format")
     p.add_argument("--output", help="file to write (default: <model>/model.onnx)")
     p.set_defaults(func=_run_export)
@@ -97,15 +98,16 @@ def _run_predict(args: argparse.Namespace) -> None:
 def _run_export(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from jettag.artefact import load_tagger
+    from jettag.artefact import load_trained
     from jettag.predict.export import export_onnx, spec_path
 
-    tagger = load_tagger(args.model)
-    output = Path(args.output) if args.output else tagger.directory / "model.onnx"
-    spec = export_onnx(tagger, output)
+    model = load_trained(args.model)
+    output = Path(args.output) if args.output else model.directory / "model.onnx"
+    spec = export_onnx(model, output)
     log.info(
-        "wrote %s and %s (ONNX Runtime and PyTorch agree within %.1g)",
+        "wrote %s and %s (ONNX Runtime and %s agree within %.1g)",
         output,
         spec_path(output),
+        spec["check"]["reference"],
         spec["check"]["max_abs_difference"],
     )

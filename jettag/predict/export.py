@@ -1,4 +1,4 @@
-"""Export a trained network tagger to ONNX, with a feature spec that tells a C++ user how to build its inputs.
+"""Export a trained tagger to ONNX, with a feature spec that tells a C++ user how to build its inputs.
 
 :func:`export_onnx` writes ``<name>.onnx`` and ``<name>.spec.json`` beside it:
 
@@ -8,9 +8,14 @@
   to ``length``); batch size and sequence length are dynamic;
 - the CNN takes ``x`` float32 ``[batch, 1, size, size]`` (the preprocessed jet images); batch size is
   dynamic;
-- both give ``logits`` ``[batch, n_classes]`` and ``scores`` ``[batch, n_labels]``: class probabilities,
-  one column per label (for a binary tagger ``(1 - p, p)``: background, signal), as ``jettag predict``
-  writes them.
+- the BDT baseline takes ``x`` float32 ``[batch, n_features]``: the high-level features in the spec's
+  order, as they are (no standardisation); NaN is allowed and takes each split's learned default branch;
+- all give ``logits`` ``[batch, n_classes]`` (for the BDT its raw score: the log-odds of signal, or the
+  softmax logits) and ``scores`` ``[batch, n_labels]``: class probabilities, one column per label (for a
+  binary tagger ``(1 - p, p)``: background, signal), as ``jettag predict`` writes them.
+
+The spec's ``inputs`` describe the features with :meth:`jettag.predict.features.InputSpec.describe`, whose
+definitions come from one table for every model (:data:`jettag.predict.features.FEATURE_DEFINITIONS`).
 
 ParticleNet's graph builds its points, features and mask from ``x`` and ``lengths`` as in PyTorch
 (:class:`jettag.models.ParticleCloudTagger`), and always appends ``max(k) + 1`` padded positions, where
@@ -22,10 +27,33 @@ Unidirectional recurrent layers run over the padding, as in training: the state 
 on that and earlier positions only, and the read-out masks the rest. Bidirectional layers read each jet
 reversed within its own length for the backward direction, which is what packing does.
 
-The graph is traced with torch's TorchScript-based exporter (``dynamo=False``): with the pinned torch it
-exports these networks in under a second, where the ``torch.export``-based one takes 30-60 s a model on a
-laptop CPU and needs ``onnxscript``. Every export is checked: ONNX Runtime and PyTorch must agree on two
-batches of different sizes and sequence lengths within :data:`TOLERANCE`.
+The networks' graphs are traced with torch's TorchScript-based exporter (``dynamo=False``): with the pinned
+torch it exports these networks in under a second, where the ``torch.export``-based one takes 30-60 s a
+model on a laptop CPU and needs ``onnxscript``. Every export is checked: ONNX Runtime and PyTorch must agree
+on two batches of different sizes and sequence lengths within :data:`TOLERANCE`.
+
+The BDT's graph is one ONNX-ML ``TreeEnsembleRegressor`` (opset :data:`ML_OPSET` of ``ai.onnx.ml``)
+summing the trees of ``bdt.json`` onto the baseline into ``logits``, then ``Sigmoid`` and ``(1 - p, p)``, or
+``Softmax``. It is built from the JSON trees with skl2onnx's tree-ensemble builder
+(``skl2onnx.common.tree_ensemble``), not by rebuilding a ``HistGradientBoostingClassifier`` for skl2onnx's
+converter, because that converter, in the pinned skl2onnx 1.20.0:
+
+- fails on the estimator with onnx 1.23 and protobuf 7 (it hands ``missing_go_to_left`` to ONNX as numpy
+  bools, which protobuf refuses), and a rebuilt estimator would rest on more scikit-learn internals
+  (``TreePredictor``'s node layout and constructor, the loss objects) than ``bdt.json`` does;
+- rounds each float64 threshold to the nearest float32 (``adjust_threshold_for_sklearn`` is off for these
+  trees), so a float32 input exactly at a threshold rounded up goes left where scikit-learn sends it right.
+
+The builder's own threshold adjustment (``sklearn_threshold``) is not used either: given a Python float it
+compares in float32 under NumPy 2's promotion rules and adjusts nothing. :func:`_float32_thresholds` gives
+each split the largest float32 at or below its threshold, so that ``x <= t`` in float32 is the JSON trees'
+float64 ``x <= t`` for every float32 ``x``, ties included (scikit-learn's thresholds are mostly the training
+jets' own float32 values, and midpoints when a feature has fewer than 255 distinct values).
+``BRANCH_LEQ`` with ``nodes_missing_value_tracks_true`` = ``missing_left`` sends NaN where the JSON trees
+do. ONNX Runtime sums the leaf values in float32 (it takes no double attributes for a float input), so
+``logits`` differ from the float64 sums by about 1e-6 and ``scores`` by about 1e-7; every export checks
+the scores against :class:`jettag.train.bdt.BDTModel` within :data:`BDT_TOLERANCE` on jets at and one
+float32 step above the trees' thresholds, and with NaN features (:func:`bdt_check_inputs`).
 """
 
 from __future__ import annotations
@@ -33,57 +61,46 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from jettag import __version__
-from jettag.artefact import ArtefactError, TrainedTagger, load_tagger, scores_from_logits
-from jettag.build.sequences import PID_BRANCHES
+from jettag.artefact import ArtefactError, TrainedBDT, TrainedTagger, load_trained, scores_from_logits
 from jettag.models.cnn import ImageCNN
 from jettag.models.particlenet import ParticleCloudTagger
 from jettag.models.pfn import ParticleFlowNetwork
 from jettag.models.recurrent import RecurrentTagger
 from jettag.predict.features import InputSpec
 
-__all__ = ["OPSET", "SPEC_FORMAT", "TOLERANCE", "export_onnx", "onnx_graph", "spec_path"]
+if TYPE_CHECKING:
+    import onnx
+
+__all__ = [
+    "BDT_TOLERANCE",
+    "ML_OPSET",
+    "OPSET",
+    "SPEC_FORMAT",
+    "TOLERANCE",
+    "bdt_check_inputs",
+    "bdt_onnx",
+    "export_onnx",
+    "onnx_graph",
+    "spec_path",
+]
 
 #: ONNX opset of the exported graphs
 OPSET = 17
+#: opset of the ONNX-ML domain (``ai.onnx.ml``) of the BDT's ``TreeEnsembleRegressor``
+ML_OPSET = 3
 #: largest difference of scores between ONNX Runtime and PyTorch an export accepts
 TOLERANCE = 1e-4
+#: largest difference of scores between ONNX Runtime and the JSON trees a BDT export accepts (float32 sums)
+BDT_TOLERANCE = 1e-5
 #: identifies the feature spec written beside the ONNX file
 SPEC_FORMAT = {"name": "jettag-onnx-spec", "version": 1}
-
-#: how each constituent feature is computed from the JetClass branches (jettag.build.sequences)
-FEATURE_DEFINITIONS = {
-    "log_pt": "log(max(hypot(part_px, part_py), 1e-6))",
-    "log_e": "log(max(part_energy, 1e-6))",
-    "log_pt_rel": "log_pt - log(max(jet_pt, 1e-6))",
-    "log_e_rel": "log_e - log(max(jet_energy, 1e-6))",
-    "delta_r": "hypot(part_deta, part_dphi)",
-    "deta": "part_deta = (part_eta - jet_eta) * sign(jet_eta)",
-    "dphi": "part_dphi = part_phi - jet_phi, wrapped to [-pi, pi)",
-    **PID_BRANCHES,
-}
-ORDERING_DEFINITIONS = {
-    "pt": "decreasing constituent pT; ties keep the input order",
-    "delta_r": "increasing delta_r to the jet axis; ties keep the input order",
-    "kt": (
-        "depth-first walk of the kt reclustering tree (R = 10) of the pT-ordered constituents, the branch "
-        "with the harder leading constituent first (FastJet unique_history_order); see "
-        "jettag.build.sequences.order_constituents"
-    ),
-}
-IMAGE_DEFINITION = (
-    "pixel intensity = summed constituent pT in (part_deta, part_dphi); steps in this order, each only if "
-    "switched on: centre on the pT-weighted centroid; rotate the principal axis of the pT-weighted "
-    "covariance onto the deta axis (rows); pixelate [-extent/2, extent/2) in size x size pixels, row = deta, "
-    "column = dphi; flip rows, then columns, so the half with more pT sits at positive deta and dphi; "
-    "normalise to unit sum. See jettag.build.images for the exact rules"
-)
 
 
 def spec_path(output: str | Path) -> Path:
@@ -258,11 +275,193 @@ def _check_onnx(path: Path, graph: nn.Module, tagger: TrainedTagger) -> float:
     return worst
 
 
-def _spec(tagger: TrainedTagger, inputs: InputSpec, onnx_file: str) -> dict[str, Any]:
-    artefact = tagger.artefact
-    n_classes = artefact["n_classes"]
+def _float32_thresholds(thresholds: np.ndarray) -> np.ndarray:
+    """The largest float32 at or below each float64 threshold: ``x <= t`` then holds in float32 exactly when
+    it holds in float64, for every float32 ``x``."""
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    nearest = thresholds.astype(np.float32)
+    above = nearest.astype(np.float64) > thresholds
+    return np.where(above, np.nextafter(nearest, np.float32(-np.inf)), nearest)
+
+
+def _tree_ensemble_attributes(bdt: TrainedBDT) -> dict[str, Any]:
+    """The ``TreeEnsembleRegressor`` attributes of the JSON trees: tree ``t`` adds to target ``t mod
+    n_classes`` (the ``bdt.json`` order), ``x <= threshold`` goes to ``left`` (the true branch)."""
+    from skl2onnx.common.tree_ensemble import add_node, get_default_tree_regressor_attribute_pairs
+
+    model = bdt.model
+    attributes = get_default_tree_regressor_attribute_pairs()
+    for t, tree in enumerate(model.trees):
+        thresholds = _float32_thresholds(np.where(tree.is_leaf, 0.0, tree.threshold))
+        for node in range(len(tree.is_leaf)):
+            leaf = bool(tree.is_leaf[node])
+            add_node(
+                attributes,
+                False,  # a regressor: the raw scores, the link is applied after
+                t,
+                1.0,  # tree weight: the leaf values already carry the learning rate
+                node,
+                0 if leaf else int(tree.feature[node]),
+                "LEAF" if leaf else "BRANCH_LEQ",
+                0.0 if leaf else float(thresholds[node]),
+                0 if leaf else int(tree.left[node]),
+                0 if leaf else int(tree.right[node]),
+                np.array([tree.value[node]]),
+                t % model.n_classes,  # the target (class) this tree adds to
+                False,  # leaf values are scores, not class counts
+                False,  # thresholds are already float32 (see _float32_thresholds)
+                dtype=np.float32,
+                nodes_missing_value_tracks_true=int(not leaf and tree.missing_left[node]),
+            )
+    del attributes["nodes_hitrates"]  # optional, and all 1
+    for name in ("nodes_values", "target_weights"):
+        attributes[name] = np.asarray(attributes[name], dtype=np.float32).tolist()
+    return attributes | {
+        "n_targets": model.n_classes,
+        "aggregate_function": "SUM",
+        "post_transform": "NONE",
+        "base_values": model.baseline.astype(np.float32).tolist(),
+    }
+
+
+def bdt_onnx(bdt: TrainedBDT, opset: int = OPSET) -> onnx.ModelProto:
+    """The ONNX graph of the BDT baseline: ``x`` ``[batch, n_features]`` float32 to ``logits``
+    ``[batch, n_classes]`` (raw scores) and ``scores`` ``[batch, n_labels]`` (see the module docstring)."""
+    from onnx import TensorProto, helper
+
+    model = bdt.model
+    n_labels = len(bdt.label_names)
+    nodes = [
+        helper.make_node(
+            "TreeEnsembleRegressor",
+            ["x"],
+            ["logits"],
+            domain="ai.onnx.ml",
+            name="trees",
+            **_tree_ensemble_attributes(bdt),
+        )
+    ]
+    initializers = []
+    if model.n_classes == 1:
+        initializers.append(helper.make_tensor("one", TensorProto.FLOAT, [], [1.0]))
+        nodes += [
+            helper.make_node("Sigmoid", ["logits"], ["signal"], name="link"),
+            helper.make_node("Sub", ["one", "signal"], ["background"], name="background"),
+            helper.make_node("Concat", ["background", "signal"], ["scores"], axis=1, name="columns"),
+        ]
+    else:
+        nodes.append(helper.make_node("Softmax", ["logits"], ["scores"], axis=1, name="link"))
+    graph = helper.make_graph(
+        nodes,
+        "bdt",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", len(model.features)])],
+        [
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", model.n_classes]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", n_labels]),
+        ],
+        initializer=initializers,
+    )
+    return helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", opset), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
+        producer_name="jettag",
+        producer_version=__version__,
+    )
+
+
+def bdt_check_inputs(bdt: TrainedBDT, max_splits: int | None = 1000, seed: int = 0) -> np.ndarray:
+    """Jets ``[n, n_features]`` float32 at the trees' branch points: for each split (``max_splits`` of them
+    drawn at random, or all), a jet at its float32 threshold (which goes left), one float32 step above it
+    (right) and one with that feature NaN (the default branch); their other features, and those of 64 more
+    jets, drawn from the values the trees split at, so that the jets reach many leaves."""
+    model = bdt.model
+    n_features = len(model.features)
+    splits = [(tree.feature[~tree.is_leaf], tree.threshold[~tree.is_leaf]) for tree in model.trees]
+    feature = np.concatenate([f for f, _ in splits]).astype(np.intp)
+    at = _float32_thresholds(np.concatenate([t for _, t in splits]))
+    rng = np.random.default_rng(seed)
+    per_feature = [at[feature == j] for j in range(n_features)]
+    if max_splits is not None and len(at) > max_splits:
+        chosen = rng.choice(len(at), max_splits, replace=False)
+        feature, at = feature[chosen], at[chosen]
+    x = np.empty((3 * len(at) + 64, n_features), dtype=np.float32)
+    for j, values in enumerate(per_feature):
+        x[:, j] = rng.choice(values, len(x)) if len(values) else rng.standard_normal(len(x))
+    rows = np.arange(len(at))
+    x[rows, feature] = at
+    x[len(at) + rows, feature] = np.nextafter(at, np.float32(np.inf))
+    x[2 * len(at) + rows, feature] = np.nan
+    return x
+
+
+def _check_bdt_onnx(path: Path, bdt: TrainedBDT) -> float:
+    """Largest difference between ONNX Runtime's scores and the JSON trees' (float64) probabilities."""
+    import onnx
+    import onnxruntime as ort
+
+    onnx.checker.check_model(str(path))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = bdt_check_inputs(bdt)
+    (scores,) = session.run(["scores"], {"x": x})
+    expected = bdt.model.predict_proba(x.astype(np.float64))
+    if expected.ndim == 1:
+        expected = np.stack([1.0 - expected, expected], axis=1)
+    return float(np.abs(scores - expected).max())
+
+
+def _write_bdt(bdt: TrainedBDT, path: Path, opset: int) -> float:
+    import onnx
+
+    trees = bdt.directory / str(bdt.artefact.get("file", "bdt.json"))
+    try:
+        model = bdt_onnx(bdt, opset)
+        onnx.checker.check_model(model, full_check=True)
+    except (ValueError, TypeError, onnx.checker.ValidationError) as err:
+        raise ArtefactError(f"{trees}: cannot be written as ONNX ({type(err).__name__}: {err})") from None
+    onnx.save(model, str(path))
+    return _check_bdt_onnx(path, bdt)
+
+
+def _write_network(tagger: TrainedTagger, path: Path, opset: int) -> float:
+    graph = onnx_graph(tagger)
+    example = {name: torch.from_numpy(value) for name, value in _example_inputs(tagger, 3, 5, 0).items()}
+    dynamic = {"x": {0: "batch"}, "logits": {0: "batch"}, "scores": {0: "batch"}}
     if tagger.data_kind == "sequence":
-        onnx_inputs = [
+        dynamic |= {"x": {0: "batch", 1: "length"}, "lengths": {0: "batch"}}
+    with warnings.catch_warnings():
+        # the TorchScript-based exporter is deprecated in favour of one this project does not use (see
+        # the module docstring); the tracer warns about torch's own RNN input checks (Python bools on
+        # shapes) and that LSTM initial states are batch-sized, which ONNX's LSTM takes as optional
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
+        warnings.filterwarnings("ignore", message=r".*legacy TorchScript-based ONNX export")
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=r"Exporting a model to ONNX with a batch_size other")
+        torch.onnx.export(
+            graph,
+            tuple(example.values()),
+            str(path),
+            input_names=list(example),
+            output_names=["logits", "scores"],
+            dynamic_axes=dynamic,
+            opset_version=opset,
+            dynamo=False,
+        )
+    return _check_onnx(path, graph, tagger)
+
+
+def _onnx_inputs(model: TrainedTagger | TrainedBDT, inputs: InputSpec) -> list[dict[str, Any]]:
+    if inputs.kind == "highlevel":
+        return [
+            {
+                "name": "x",
+                "dtype": "float32",
+                "shape": ["batch", len(inputs.features)],
+                "content": "the high-level features, in 'features' order, not standardised; NaN takes each "
+                "split's default branch (as in training)",
+            }
+        ]
+    if inputs.kind == "sequence":
+        return [
             {
                 "name": "x",
                 "dtype": "float32",
@@ -278,95 +477,79 @@ def _spec(tagger: TrainedTagger, inputs: InputSpec, onnx_file: str) -> dict[str,
                 "constituents cannot be scored",
             },
         ]
-        description = inputs.describe() | {
-            "definitions": {name: FEATURE_DEFINITIONS[name] for name in inputs.features},
-            "ordering_definition": ORDERING_DEFINITIONS[inputs.settings.ordering],
-            "standardise": "x = (feature - mean) / std, per feature, in float32",
+    size = model.artefact["image_size"]
+    return [
+        {
+            "name": "x",
+            "dtype": "float32",
+            "shape": ["batch", 1, size, size],
+            "content": "jet images, axis 2 = delta eta (rows), axis 3 = delta phi (columns)",
         }
-    else:
-        size = artefact["image_size"]
-        onnx_inputs = [
-            {
-                "name": "x",
-                "dtype": "float32",
-                "shape": ["batch", 1, size, size],
-                "content": "jet images, axis 2 = delta eta (rows), axis 3 = delta phi (columns)",
-            }
-        ]
-        description = inputs.describe() | {"definition": IMAGE_DEFINITION}
+    ]
+
+
+def _spec(model: TrainedTagger | TrainedBDT, inputs: InputSpec, onnx_file: str, opset: int) -> dict[str, Any]:
+    """The feature spec: one layout for every model, the BDT adding the ONNX-ML opset it uses."""
+    n_classes = model.artefact["n_classes"] if isinstance(model, TrainedTagger) else model.model.n_classes
+    bdt = isinstance(model, TrainedBDT)
+    logits = "raw score of the trees: log-odds of signal, or softmax logits" if bdt else "network output"
     return {
         "format": SPEC_FORMAT,
         "jettag_version": __version__,
         "model": {
-            "name": tagger.name,
-            "data_kind": tagger.data_kind,
-            "directory": str(tagger.directory),
-            "trained_with": artefact.get("jettag_version"),
+            "name": model.name,
+            "data_kind": model.data_kind,
+            "directory": str(model.directory),
+            "trained_with": model.artefact.get("jettag_version"),
         },
         "onnx": {
             "file": onnx_file,
-            "opset": OPSET,
-            "inputs": onnx_inputs,
+            "opset": opset,
+            **({"ml_opset": ML_OPSET} if bdt else {}),
+            "inputs": _onnx_inputs(model, inputs),
             "outputs": [
-                {"name": "logits", "dtype": "float32", "shape": ["batch", n_classes]},
+                {"name": "logits", "dtype": "float32", "shape": ["batch", n_classes], "content": logits},
                 {
                     "name": "scores",
                     "dtype": "float32",
-                    "shape": ["batch", len(tagger.label_names)],
-                    "columns": tagger.label_names,
+                    "shape": ["batch", len(model.label_names)],
+                    "columns": model.label_names,
                     "content": "class probabilities (sigmoid of the logit for a binary tagger, else softmax)",
                 },
             ],
         },
-        "labels": tagger.label_names,
-        "inputs": description,
+        "labels": model.label_names,
+        "inputs": inputs.describe(),
     }
 
 
 def export_onnx(
-    model: str | Path | TrainedTagger, output: str | Path | None = None, opset: int = OPSET
+    model: str | Path | TrainedTagger | TrainedBDT, output: str | Path | None = None, opset: int = OPSET
 ) -> dict[str, Any]:
-    """Write ``model`` (a training directory or a loaded tagger) as ONNX to ``output`` (default
-    ``<training directory>/model.onnx``) and its feature spec beside it; return the spec, with the largest
-    ONNX Runtime / PyTorch difference found by the export's check under ``check``."""
-    tagger = load_tagger(model) if isinstance(model, str | Path) else model
-    output = Path(output) if output is not None else tagger.directory / "model.onnx"
-    inputs = InputSpec.of(tagger)
-    graph = onnx_graph(tagger)
-    example = {name: torch.from_numpy(value) for name, value in _example_inputs(tagger, 3, 5, 0).items()}
-    dynamic = {"x": {0: "batch"}, "logits": {0: "batch"}, "scores": {0: "batch"}}
-    if tagger.data_kind == "sequence":
-        dynamic |= {"x": {0: "batch", 1: "length"}, "lengths": {0: "batch"}}
+    """Write ``model`` (a training directory, a loaded network tagger or the BDT baseline) as ONNX to
+    ``output`` (default ``<training directory>/model.onnx``) and its feature spec beside it; return the spec,
+    with the largest difference between ONNX Runtime and the model (PyTorch, or the BDT's JSON trees) found
+    by the export's check under ``check``."""
+    trained = load_trained(model) if isinstance(model, str | Path) else model
+    output = Path(output) if output is not None else trained.directory / "model.onnx"
+    inputs = InputSpec.of(trained)
+    bdt = isinstance(trained, TrainedBDT)
+    tolerance, reference = (BDT_TOLERANCE, "the JSON trees") if bdt else (TOLERANCE, "PyTorch")
+    try:
+        spec = _spec(trained, inputs, output.name, opset)  # before writing: it refuses undefined features
+    except ArtefactError as err:
+        raise ArtefactError(f"{trained.directory}: {err}") from None
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
     try:
-        with warnings.catch_warnings():
-            # the TorchScript-based exporter is deprecated in favour of one this project does not use (see
-            # the module docstring); the tracer warns about torch's own RNN input checks (Python bools on
-            # shapes) and that LSTM initial states are batch-sized, which ONNX's LSTM takes as optional
-            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
-            warnings.filterwarnings("ignore", message=r".*legacy TorchScript-based ONNX export")
-            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-            warnings.filterwarnings("ignore", message=r"Exporting a model to ONNX with a batch_size other")
-            torch.onnx.export(
-                graph,
-                tuple(example.values()),
-                str(partial),
-                input_names=list(example),
-                output_names=["logits", "scores"],
-                dynamic_axes=dynamic,
-                opset_version=opset,
-                dynamo=False,
-            )
-        difference = _check_onnx(partial, graph, tagger)
-        if not difference < TOLERANCE:
+        difference = _write_bdt(trained, partial, opset) if bdt else _write_network(trained, partial, opset)
+        if not difference < tolerance:
             raise RuntimeError(
-                f"{output}: ONNX Runtime and PyTorch differ by {difference:.3g} (tolerance {TOLERANCE})"
+                f"{output}: ONNX Runtime and {reference} differ by {difference:.3g} (tolerance {tolerance})"
             )
         partial.replace(output)
     finally:
         partial.unlink(missing_ok=True)
-    spec = _spec(tagger, inputs, output.name)
-    spec["check"] = {"max_abs_difference": difference, "tolerance": TOLERANCE}
+    spec["check"] = {"max_abs_difference": difference, "tolerance": tolerance, "reference": reference}
     spec_path(output).write_text(json.dumps(spec, indent=2) + "\n")
     return spec

@@ -5,6 +5,10 @@
 refuses an artefact that does not record enough to rebuild them. Its ``build`` methods then turn jets, as
 :func:`jettag.ingest.prepare.prepare_chunk` completes them, into the model's inputs through the build
 stage's own functions, so a model sees in prediction what it saw in training.
+
+:meth:`InputSpec.describe` says the same in words, for someone who builds the inputs without jettag (the
+ONNX feature spec): :data:`FEATURE_DEFINITIONS` is the one table of how every feature, constituent or
+high-level, is computed from the input branches, and every export writes its entries from there.
 """
 
 from __future__ import annotations
@@ -22,9 +26,78 @@ from jettag.build.images import ImageSpec, jet_images
 # the build stage's own constituent sequences (features, ordering, cut at max_length), so that prediction
 # and training can never build them differently
 from jettag.build.run import HIGH_LEVEL_FEATURES, BuildSettings, _sequences
-from jettag.build.sequences import ORDERINGS, PID_FEATURES, Standardisation
+from jettag.build.sequences import ORDERINGS, PID_BRANCHES, PID_FEATURES, Standardisation
 
-__all__ = ["InputSpec", "highlevel_features"]
+__all__ = [
+    "FEATURE_DEFINITIONS",
+    "IMAGE_DEFINITION",
+    "ORDERING_DEFINITIONS",
+    "InputSpec",
+    "feature_definitions",
+    "highlevel_features",
+]
+
+#: the jet radius R0 of soft drop and N-subjettiness
+_JET_R = "R0 = the jet radius (ingest's and predict's jet_r, 0.8 by default)"
+#: N-subjettiness as ingest takes or computes it (jettag.substructure.n_subjettiness)
+_TAU = (
+    "jet_tau1-3 are the file's branches when it has jet_sdmass and jet_tau1-4, else FastJet contrib's "
+    f"Nsubjettiness of the constituents (normalised measure, beta = 1, one-pass kt axes, {_JET_R})"
+)
+
+#: how each model input feature is computed from the input branches: the constituent features of the
+#: sequence taggers (jettag.build.sequences) and the BDT's high-level features (jettag.ingest.prepare and
+#: the build stage's highlevel.arrow), all stored as float32
+FEATURE_DEFINITIONS = {
+    "log_pt": "log(max(hypot(part_px, part_py), 1e-6))",
+    "log_e": "log(max(part_energy, 1e-6))",
+    "log_pt_rel": "log_pt - log(max(jet_pt, 1e-6))",
+    "log_e_rel": "log_e - log(max(jet_energy, 1e-6))",
+    "delta_r": "hypot(part_deta, part_dphi)",
+    "deta": "part_deta = (part_eta - jet_eta) * sign(jet_eta)",
+    "dphi": "part_dphi = part_phi - jet_phi, wrapped to [-pi, pi)",
+    **PID_BRANCHES,
+    "jet_mass": (
+        "invariant mass (GeV) of the sum of the constituents' four-momenta (part_px, part_py, part_pz, "
+        "part_energy), summed in float64; a jet_mass branch of the file is not used"
+    ),
+    "jet_sdmass": (
+        "soft-drop mass (GeV): the file's jet_sdmass when it has jet_sdmass and jet_tau1-4, else computed "
+        "from the constituents: Cambridge/Aachen reclustering (R = 10) declustered, dropping the softer "
+        "branch, until min(pT1, pT2) / (pT1 + pT2) > z_cut * (delta_R12 / R0)^beta, with beta = 0, "
+        f"z_cut = 0.1 and {_JET_R}; see jettag.substructure.soft_drop_mass"
+    ),
+    "tau21": f"jet_tau2 / jet_tau1 in float64, 0 where jet_tau1 <= 0; {_TAU}",
+    "tau32": f"jet_tau3 / jet_tau2 in float64, 0 where jet_tau2 <= 0; {_TAU}",
+    "jet_nparticles": "number of constituents (entries of part_px); a jet_nparticles branch is not used",
+}
+#: how each constituent ordering of the sequence taggers sorts a jet's constituents
+ORDERING_DEFINITIONS = {
+    "pt": "decreasing constituent pT; ties keep the input order",
+    "delta_r": "increasing delta_r to the jet axis; ties keep the input order",
+    "kt": (
+        "depth-first walk of the kt reclustering tree (R = 10) of the pT-ordered constituents, the branch "
+        "with the harder leading constituent first (FastJet unique_history_order); see "
+        "jettag.build.sequences.order_constituents"
+    ),
+}
+#: how the CNN's jet images are made (jettag.build.images)
+IMAGE_DEFINITION = (
+    "pixel intensity = summed constituent pT in (part_deta, part_dphi); steps in this order, each only if "
+    "switched on: centre on the pT-weighted centroid; rotate the principal axis of the pT-weighted "
+    "covariance onto the deta axis (rows); pixelate [-extent/2, extent/2) in size x size pixels, row = deta, "
+    "column = dphi; flip rows, then columns, so the half with more pT sits at positive deta and dphi; "
+    "normalise to unit sum. See jettag.build.images for the exact rules"
+)
+
+
+def feature_definitions(names: Sequence[str]) -> dict[str, str]:
+    """The :data:`FEATURE_DEFINITIONS` entries of ``names``, in their order; raises :class:`ArtefactError`
+    for a feature without one, so no export describes a feature it cannot tell how to compute."""
+    unknown = [name for name in names if name not in FEATURE_DEFINITIONS]
+    if unknown:
+        raise ArtefactError(f"no definition of feature(s) {', '.join(unknown)} to write into the spec")
+    return {name: FEATURE_DEFINITIONS[name] for name in names}
 
 
 def highlevel_features(jets: ak.Array, names: Sequence[str] = HIGH_LEVEL_FEATURES) -> np.ndarray:
@@ -135,19 +208,30 @@ class InputSpec:
         return highlevel_features(jets, self.features)
 
     def describe(self) -> dict[str, Any]:
-        """A JSON-ready description: how to build the inputs by hand (for the ONNX feature spec)."""
+        """A JSON-ready description: how to build the inputs by hand (for the ONNX feature spec). Features
+        come with their ``definitions`` (:func:`feature_definitions`), the same for every kind of model."""
         if self.kind == "sequence":
             return {
                 "features": list(self.features),
+                "definitions": feature_definitions(self.features),
                 "ordering": self.settings.ordering,
+                "ordering_definition": ORDERING_DEFINITIONS[self.settings.ordering],
                 "max_length": self.settings.max_length,
                 "with_pid": self.settings.with_pid,
                 "standardisation": {
                     "mean": self.standardisation.mean.tolist(),
                     "std": self.standardisation.std.tolist(),
                 },
+                "standardise": "x = (feature - mean) / std, per feature, in float32",
             }
         if self.kind == "image":
             image = self.settings.image
-            return {"image": {f.name: getattr(image, f.name) for f in fields(ImageSpec)}}
-        return {"features": list(self.features)}
+            return {
+                "image": {f.name: getattr(image, f.name) for f in fields(ImageSpec)},
+                "definition": IMAGE_DEFINITION,
+            }
+        return {
+            "features": list(self.features),
+            "definitions": feature_definitions(self.features),
+            "standardise": "none: the features as they are, in float32",
+        }

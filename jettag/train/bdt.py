@@ -173,23 +173,44 @@ class _Tree:
     depth: int
 
 
+#: the JSON type of each node array of a tree in ``bdt.json``
+_NODE_TYPES = {
+    "feature": int,
+    "threshold": float,
+    "missing_left": bool,
+    "left": int,
+    "right": int,
+    "is_leaf": bool,
+    "value": float,
+}
+_DTYPES = {int: np.intp, float: np.float64, bool: np.bool_}
+
+
+def _node_array(spec: dict[str, Any], name: str, where: str) -> np.ndarray:
+    """``spec[name]`` as an array, refused unless it is a JSON list of the node type (numbers for floats;
+    bools are not numbers here, so a damaged file cannot turn ``true`` into a feature index)."""
+    values = spec.get(name) if isinstance(spec, dict) else None
+    kind = _NODE_TYPES[name]
+    allowed = (int, float) if kind is float else (kind,)
+    if not isinstance(values, list) or not all(
+        isinstance(v, allowed) and (kind is bool or not isinstance(v, bool)) for v in values
+    ):
+        raise ValueError(f"{where}: '{name}' must be a list of {kind.__name__}s")
+    return np.asarray(values, dtype=_DTYPES[kind])
+
+
 def _tree(spec: dict[str, Any], n_features: int, where: str) -> _Tree:
-    arrays = {
-        "feature": np.asarray(spec["feature"], dtype=np.intp),
-        "threshold": np.asarray(spec["threshold"], dtype=np.float64),
-        "missing_left": np.asarray(spec["missing_left"], dtype=bool),
-        "left": np.asarray(spec["left"], dtype=np.intp),
-        "right": np.asarray(spec["right"], dtype=np.intp),
-        "is_leaf": np.asarray(spec["is_leaf"], dtype=bool),
-        "value": np.asarray(spec["value"], dtype=np.float64),
-    }
+    arrays = {name: _node_array(spec, name, where) for name in _NODE_TYPES}
     n = len(arrays["is_leaf"])
     if n == 0 or any(len(a) != n for a in arrays.values()):
         raise ValueError(f"{where}: node arrays are empty or of different lengths")
     split = ~arrays["is_leaf"]
     children = np.concatenate([arrays["left"][split], arrays["right"][split]])
-    if ((children <= 0) | (children >= n)).any() or (arrays["feature"][split] >= n_features).any():
+    features = arrays["feature"][split]
+    if ((children <= 0) | (children >= n)).any() or ((features < 0) | (features >= n_features)).any():
         raise ValueError(f"{where}: a split points outside the tree or the feature list")
+    if not np.isfinite(arrays["threshold"][split]).all() or not np.isfinite(arrays["value"]).all():
+        raise ValueError(f"{where}: a threshold or leaf value is not finite")
     # depth = longest root-to-leaf path; children always come after their parent in sklearn's node order,
     # but do not rely on it: walk level by level
     depth, level = 0, np.array([0])
@@ -213,15 +234,22 @@ class BDTModel:
         link = spec.get("link")
         if link not in ("logistic", "softmax"):
             raise ValueError(f"{source}: link {link!r}, expected 'logistic' or 'softmax'")
-        self.features: tuple[str, ...] = tuple(spec["features"])
+        features = spec.get("features")
+        if not isinstance(features, list) or not features or not all(isinstance(f, str) for f in features):
+            raise ValueError(f"{source}: 'features' must be a non-empty list of names, got {features!r}")
+        self.features: tuple[str, ...] = tuple(features)
         #: 1 for a binary BDT (one raw score: the log-odds of signal), else the number of classes
         self.n_classes = 1 if link == "logistic" else int(spec["n_classes"])
         self.baseline = np.asarray(spec["baseline"], dtype=np.float64).reshape(-1)
+        if not np.isfinite(self.baseline).all():
+            raise ValueError(f"{source}: baseline {spec['baseline']} is not finite")
         if len(self.baseline) != self.n_classes or (link == "softmax" and self.n_classes < 3):
             raise ValueError(
                 f"{source}: {len(self.baseline)} baseline value(s) for link {link} with "
                 f"n_classes {self.n_classes}"
             )
+        if not isinstance(spec.get("trees"), list) or not spec["trees"]:
+            raise ValueError(f"{source}: 'trees' must be a non-empty list")
         self.trees = [
             _tree(t, len(self.features), f"{source}: tree {i}") for i, t in enumerate(spec["trees"])
         ]

@@ -14,7 +14,7 @@ import pytest
 import torch
 import uproot
 
-from jettag.artefact import ArtefactError, TrainedTagger, load_tagger
+from jettag.artefact import TrainedTagger, load_tagger
 from jettag.cli import main
 from jettag.models import build_model
 from jettag.predict import export_onnx, predict_files
@@ -178,12 +178,6 @@ def test_other_recurrent_architectures_export_too(variant, trained, built, tmp_p
         (scores,) = onnx_model.run(["scores"], inputs)
         worst = max(worst, np.abs(scores[:, 1] - tagger.scores(batch)).max())
     assert worst < 1e-4
-
-
-def test_export_refuses_the_bdt_with_a_clear_error(trained, tmp_path):
-    with pytest.raises(ArtefactError, match=r"bdt.*BDT baseline .*export networks only"):
-        export_onnx(trained["bdt"], tmp_path / "bdt.onnx")
-    assert not list(tmp_path.iterdir())
 
 
 def test_export_command_writes_the_model_and_its_spec(trained, tmp_path, caplog):
