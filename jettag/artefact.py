@@ -156,7 +156,7 @@ def _read_artefact(path: Path) -> dict[str, Any]:
     if is_bdt_artefact(artefact):
         raise ArtefactError(
             f"{path}: the BDT baseline (bdt.json), not a network tagger; load it with load_bdt_tagger "
-            "(jettag predict takes both, jettag export networks only)"
+            "(jettag predict and jettag export take both; load_trained reads either)"
         )
     if not isinstance(artefact, dict) or artefact.get("format", {}) == {}:
         raise ArtefactError(f"{path}: not a jettag model artefact (no 'format' entry)")
