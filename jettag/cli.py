@@ -285,6 +285,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--build-dir", required=True, help="the build stage's directory")
     p.add_argument("--output-dir", required=True, help="directory for bdt.json and artefact.json")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for scikit-learn's fit")
     p.set_defaults(func=_run_train_bdt)
 
 
@@ -360,6 +361,7 @@ def _run_train_bdt(args: argparse.Namespace) -> None:
         args.output_dir,
         seed=args.seed,
         label_names=summary.get("label_names", list(BINARY_LABEL_NAMES)),
+        threads=args.threads,
     )
     log.info("bdt seed %d: %s", args.seed, metrics)
 

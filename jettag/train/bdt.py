@@ -45,6 +45,7 @@ import numpy as np
 import sklearn
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import accuracy_score, roc_auc_score
+from threadpoolctl import threadpool_limits
 
 from jettag import __version__
 from jettag.build.run import HIGH_LEVEL_FEATURES
@@ -316,9 +317,13 @@ def fit_bdt(
     X_val: np.ndarray,
     y_val: np.ndarray,
     seed: int = 0,
+    threads: int | None = 1,
     **params: Any,
 ) -> HistGradientBoostingClassifier:
-    """The fitted classifier; with early stopping (the default) it stops on the loss of ``X_val``."""
+    """The fitted classifier; with early stopping (the default) it stops on the loss of ``X_val``.
+
+    ``threads`` caps scikit-learn's OpenMP threads (None: all cores): a job given one core that starts
+    a thread per core of the machine makes every job beside it wait."""
     model = _classifier(seed, params)
     fit_kwargs: dict[str, Any] = {}
     if model.early_stopping:
@@ -328,7 +333,8 @@ def fit_bdt(
                 f"found {sklearn.__version__}; upgrade or pass early_stopping=False"
             )
         fit_kwargs = {"X_val": X_val, "y_val": y_val}
-    return model.fit(X_train, y_train, **fit_kwargs)
+    with threadpool_limits(limits=threads, user_api="openmp"):
+        return model.fit(X_train, y_train, **fit_kwargs)
 
 
 def train_bdt(
@@ -338,6 +344,7 @@ def train_bdt(
     seed: int = 0,
     features: Sequence[str] = HIGH_LEVEL_FEATURES,
     label_names: Sequence[str] = BINARY_LABEL_NAMES,
+    threads: int | None = 1,
     **params: Any,
 ) -> dict[str, Any]:
     """Fit the BDT on ``train_shard``, score it on ``val_shard``, write ``bdt.json`` and ``artefact.json``.
@@ -359,7 +366,7 @@ def train_bdt(
                 f"{path}: needs jets of every class {label_names}, found labels {np.unique(y).tolist()}"
             )
     start = time.perf_counter()
-    model = fit_bdt(X_train, y_train, X_val, y_val, seed, **params)
+    model = fit_bdt(X_train, y_train, X_val, y_val, seed, threads, **params)
     train_seconds = time.perf_counter() - start
 
     spec = export_trees(model, features)

@@ -29,7 +29,7 @@ rule train_bdt:
         runtime=30,
     shell:
         "jettag train-bdt --build-dir {params.build} --output-dir {params.outdir} --seed {wildcards.seed}"
-        " 2> {log}"
+        " --threads {threads} 2> {log}"
 
 
 rule train:
