@@ -159,7 +159,8 @@ def _open_tree(path: Path, file: uproot.ReadOnlyDirectory, tree: str) -> Any:
             path, f"truncated or corrupt ROOT file: cannot read tree '{tree}' ({_short(err)})"
         ) from None
     if not all(hasattr(found, attr) for attr in ("arrays", "num_entries", "keys")):
-        raise IngestError(path, f"'{tree}' is a {type(found).__name__}, not a TTree or RNTuple")
+        kind = getattr(found, "classname", type(found).__name__)
+        raise IngestError(path, f"'{tree}' is a {kind}, not a TTree or RNTuple")
     return found
 
 
@@ -249,9 +250,9 @@ def _read_entries(path: Path, tree: Any, branches: list[str], start: int, stop: 
                 culprit = branch
                 break
         which = f"branch '{culprit}'" if culprit else f"branches {', '.join(branches)}"
-        where = f"at entries {start} to {stop - 1}" if stop > start else "(its type)"
+        where = f" at entries {start} to {stop - 1}" if stop > start else ""
         raise IngestError(
-            path, f"truncated or corrupt ROOT file: cannot read {which} {where} ({_short(err)})"
+            path, f"truncated or corrupt ROOT file: cannot read {which}{where} ({_short(err)})"
         ) from None
 
 
@@ -317,16 +318,18 @@ def _iterate_toplandscape_hdf5(path: Path, chunk_size: int):
             raise IngestError(path, f"not a readable TopLandscape HDF5 file ({_short(err)})") from None
         if storer is None:
             raise IngestError(path, f"no key 'table' (has: {', '.join(keys) or 'nothing'})")
-        for start in range(0, n_rows, chunk_size):
+        for start in range(0, max(n_rows, 1), chunk_size):  # an empty table is read once, for its columns
             stop = min(start + chunk_size, n_rows)
             try:
                 frame = store.select("table", start=start, stop=stop)
             except Exception as err:
+                rows = f"rows {start} to {stop - 1}" if stop > start else "rows (there are none)"
                 raise IngestError(
-                    path,
-                    f"truncated or corrupt HDF5 file: cannot read rows {start} to {stop - 1} ({_short(err)})",
+                    path, f"truncated or corrupt HDF5 file: cannot read {rows} ({_short(err)})"
                 ) from None
-            yield start, _toplandscape_jets(path, frame)
+            jets = _toplandscape_jets(path, frame)
+            if len(jets):
+                yield start, jets
 
 
 def _toplandscape_jets(path: Path, frame: Any) -> ak.Array:
@@ -386,6 +389,7 @@ def _iterate_parquet(path: Path, chunk_size: int):
             twice = sorted({c for c in names if names.count(c) > 1})
             raise IngestError(path, f"column(s) {', '.join(twice)} appear more than once")
         keep = [c for c in names if c in PARTICLE_BRANCHES or c in JET_BRANCHES or c == "label"]
+        empty = ak.from_arrow(file.schema_arrow.empty_table())
         wanted = {c: c for c in keep}
         kinds = _branch_kinds(keep, ["label"])
         jagged = ["part_px", *(c for c in keep if c in PARTICLE_BRANCHES and c != "part_px")]
@@ -394,6 +398,8 @@ def _iterate_parquet(path: Path, chunk_size: int):
         def typename(column: str, kind: ak.types.Type) -> str:
             return f"{arrow_types[column]} ({kind})"
 
+        empty = ak.zip({c: ak.drop_none(empty[c]) for c in keep}, depth_limit=1)
+        _check_types(path, empty, wanted, kinds, typename)  # also for a file without rows
         n_rows = file.metadata.num_rows
         batches = file.iter_batches(batch_size=chunk_size, columns=keep)
         start = 0
