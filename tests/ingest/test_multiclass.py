@@ -25,23 +25,23 @@ def labels_of(outputs) -> np.ndarray:
 
 
 def test_class_names():
-    assert class_names(["label_Tbqq"], ["label_QCD"], multiclass=False) == ["background", "signal"]
+    assert class_names(["label_Tbqq"], ["label_QCD"], multiclass=False) == ["QCD", "Tbqq"]
     assert class_names(["label_Tbqq", "label_Wqq"], ["label_QCD"], multiclass=True) == ["QCD", "Tbqq", "Wqq"]
-    # several background labels together are one class, named for what it is
+    # several background labels together are one class, named after them all
     assert class_names(["label_Tbqq", "label_Wqq"], ["label_QCD", "label_Zqq"], multiclass=True)[0] == (
-        "background"
+        "QCD_or_Zqq"
     )
 
 
 def test_binary_labels_and_counts_are_unchanged(generated, outputs):
     summary = ingest_file(generated["Tbqq"], outputs, BINARY)
     assert summary["multiclass"] is False
-    assert summary["label_names"] == ["background", "signal"]
+    assert summary["label_names"] == ["QCD", "Tbqq"]
     assert np.all(labels_of(outputs) == 1)
     for split in SPLITS:
         counts = summary["splits"][split]
-        assert counts["signal"] == counts["jets"] == counts["classes"]["signal"]
-        assert counts["background"] == counts["classes"]["background"] == 0
+        assert counts["signal"] == counts["jets"] == counts["classes"]["Tbqq"]
+        assert counts["background"] == counts["classes"]["QCD"] == 0
 
 
 def test_each_signal_label_is_its_own_class(generated, tmp_path):
