@@ -22,7 +22,8 @@ __all__ = [
     "prepare_chunk",
 ]
 
-#: every reason a jet can be dropped for, in the order they are checked (a jet counts under the first)
+#: every reason a jet can be dropped for, in the order they are checked (a jet counts under the first);
+#: a NaN label is ``non_finite``, not ``unknown_label``: the file holds a broken number, not a missing class
 DROP_REASONS = (
     "no_constituents",
     "non_finite",
@@ -154,7 +155,7 @@ def prepare_chunk(
 
     ``non_finite`` is any number read (a momentum, a jet branch, a label: a NaN label is not an unknown
     one) that is NaN, infinite or beyond float32, and any derived number that comes out so: constituent
-    sums beyond float32, a jet without transverse momentum (no direction), or substructure that fails.
+    sums beyond float32, a jet without transverse momentum (no direction), NaN substructure.
     """
     n = len(chunk)
     reason = np.full(n, -1)

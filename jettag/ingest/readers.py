@@ -141,7 +141,7 @@ def label_problems(
 
 def _short(err: Exception) -> str:
     """An exception as one short line: uproot's messages run over many lines and repeat the file path."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    text = " ".join(str(err).split())
     text = text if len(text) <= 160 else text[:157] + "..."
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
