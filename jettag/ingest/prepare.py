@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import awkward as ak
@@ -22,7 +22,8 @@ __all__ = [
     "prepare_chunk",
 ]
 
-#: every reason a jet can be dropped for, in the order they are checked (a jet counts under the first)
+#: every reason a jet can be dropped for, in the order they are checked (a jet counts under the first);
+#: a NaN label is ``non_finite``, not ``unknown_label``: the file holds a broken number, not a missing class
 DROP_REASONS = (
     "no_constituents",
     "non_finite",
@@ -96,25 +97,35 @@ def class_names(signal: Sequence[str], background: Sequence[str], multiclass: bo
     return names
 
 
+#: the largest number a shard's float32 column holds; anything beyond it would be stored as inf
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _flat(values: ak.Array) -> np.ndarray:
     return ak.to_numpy(ak.flatten(values))
 
 
+def _storable(values: np.ndarray) -> np.ndarray:
+    """True where a number is finite and fits in float32 (NaN and inf compare False, and warn of nothing)."""
+    values = np.asarray(values)
+    if values.dtype.kind != "f":
+        return np.ones(values.shape, dtype=bool)
+    return np.abs(values) <= _FLOAT32_MAX
+
+
 def _finite(chunk: ak.Array, counts: np.ndarray) -> np.ndarray:
-    """True for jets whose every number (jet-level and per constituent) is finite."""
+    """True for jets whose every number (jet-level, label, per constituent) is finite and fits in float32."""
     ok = np.ones(len(chunk), dtype=bool)
     jet_of = None
     for field in chunk.fields:
         values = chunk[field]
         if values.ndim > 1:
-            bad = ~np.isfinite(_flat(values))
+            bad = ~_storable(_flat(values))
             if bad.any():
                 jet_of = np.repeat(np.arange(len(chunk)), counts) if jet_of is None else jet_of
                 ok[jet_of[bad]] = False
         else:
-            flat = ak.to_numpy(values)
-            if np.issubdtype(flat.dtype, np.floating):
-                ok &= np.isfinite(flat)
+            ok &= _storable(ak.to_numpy(values))
     return ok
 
 
@@ -141,6 +152,10 @@ def prepare_chunk(
     ``multiclass`` 0 for background and i+1 for ``signal[i]``), the index of each kept jet within the chunk,
     and the number of jets dropped for each reason of :data:`DROP_REASONS`. A jet with a signal and a
     background label, or with two signal labels in multi-class, is ``ambiguous_label``.
+
+    ``non_finite`` is any number read (a momentum, a jet branch, a label: a NaN label is not an unknown
+    one) that is NaN, infinite or beyond float32, and any derived number that comes out so: constituent
+    sums beyond float32, a jet without transverse momentum (no direction), NaN substructure.
     """
     n = len(chunk)
     reason = np.full(n, -1)
@@ -151,6 +166,23 @@ def prepare_chunk(
     counts = ak.to_numpy(ak.num(chunk["part_px"]))
     drop(counts == 0, "no_constituents")
     drop(~_finite(chunk, counts), "non_finite")
+
+    # jet axis and kinematics: the file's own when present, else the sum of the constituents
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        p = {k: ak.values_astype(chunk[k], np.float64) for k in _MOMENTA}
+        total = vector.array(
+            {c: ak.to_numpy(ak.sum(p[k], axis=1)) for c, k in zip(_COMPONENTS, _MOMENTA, strict=True)}
+        )
+        jet = {
+            "jet_pt": _field_or(chunk, "jet_pt", total.pt),
+            "jet_eta": _field_or(chunk, "jet_eta", total.eta),
+            "jet_phi": _field_or(chunk, "jet_phi", total.phi),
+            "jet_energy": _field_or(chunk, "jet_energy", total.E),
+            "jet_mass": total.mass,
+        }
+        axis_ok = _storable(total.eta) & _storable(total.phi)
+    drop(~(axis_ok & np.logical_and.reduce([_storable(v) for v in jet.values()])), "non_finite")
+
     n_signal = np.zeros(n, dtype=np.int64)
     signal_class = np.zeros(n, dtype=np.int8)
     for i, label in enumerate(signal):
@@ -166,19 +198,6 @@ def prepare_chunk(
     if multiclass:
         drop(n_signal > 1, "ambiguous_label")
 
-    # jet axis and kinematics: the file's own when present, else the sum of the constituents
-    p = {k: ak.values_astype(chunk[k], np.float64) for k in _MOMENTA}
-    total = vector.array(
-        {c: ak.to_numpy(ak.sum(p[k], axis=1)) for c, k in zip(_COMPONENTS, _MOMENTA, strict=True)}
-    )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        jet = {
-            "jet_pt": _field_or(chunk, "jet_pt", total.pt),
-            "jet_eta": _field_or(chunk, "jet_eta", total.eta),
-            "jet_phi": _field_or(chunk, "jet_phi", total.phi),
-            "jet_energy": _field_or(chunk, "jet_energy", total.E),
-            "jet_mass": total.mass,
-        }
     if selection.pt_min is not None or selection.pt_max is not None:
         lo = -np.inf if selection.pt_min is None else selection.pt_min
         hi = np.inf if selection.pt_max is None else selection.pt_max
@@ -187,10 +206,27 @@ def prepare_chunk(
         drop(~(np.abs(jet["jet_eta"]) < selection.eta_max), "outside_eta")
 
     kept = np.flatnonzero(reason < 0)
-    dropped = {name: int((reason == i).sum()) for i, name in enumerate(DROP_REASONS)}
     out = _complete(chunk[kept], {k: v[kept] for k, v in jet.items()}, selection.jet_r)
+    # what the constituents give (Delta eta of a constituent along the beam, substructure) is checked too
+    good = _finite_jets(out)
+    reason[kept[~good]] = DROP_REASONS.index("non_finite")
+    kept = kept[good]
+    dropped = {name: int((reason == i).sum()) for i, name in enumerate(DROP_REASONS)}
+    out = {k: v[good] for k, v in out.items()}
     out["label"] = (signal_class if multiclass else is_signal)[kept].astype(np.int8)
     return ak.zip(out, depth_limit=1), kept, dropped
+
+
+def _finite_jets(out: Mapping[str, ak.Array | np.ndarray]) -> np.ndarray:
+    """True for completed jets whose every column (jet-level and per constituent) is finite."""
+    ok = None
+    for values in out.values():
+        if isinstance(values, ak.Array) and values.ndim > 1:
+            fine = ak.to_numpy(ak.all(np.isfinite(values), axis=1))
+        else:
+            fine = np.isfinite(np.asarray(values))
+        ok = fine if ok is None else ok & fine
+    return ok
 
 
 def _field_or(chunk: ak.Array, name: str, fallback: np.ndarray) -> np.ndarray:
@@ -199,7 +235,17 @@ def _field_or(chunk: ak.Array, name: str, fallback: np.ndarray) -> np.ndarray:
 
 def _complete(chunk: ak.Array, jet: dict[str, np.ndarray], jet_r: float) -> dict[str, ak.Array | np.ndarray]:
     """Canonical columns: momenta, Delta eta / Delta phi (JetClass convention), PID when present, jet
-    kinematics and substructure (computed from the constituents when the file lacks them)."""
+    kinematics and substructure (computed from the constituents when the file lacks them).
+
+    Numpy's warnings are silenced here because what they warn of (a constituent along the beam, a
+    substructure that divides by zero) gives NaN or inf, which the caller drops as ``non_finite``."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _complete_jets(chunk, jet, jet_r)
+
+
+def _complete_jets(
+    chunk: ak.Array, jet: dict[str, np.ndarray], jet_r: float
+) -> dict[str, ak.Array | np.ndarray]:
     out: dict[str, ak.Array | np.ndarray] = {k: ak.values_astype(chunk[k], np.float32) for k in _MOMENTA}
     counts = ak.to_numpy(ak.num(chunk["part_px"]))
     if "part_deta" in chunk.fields and "part_dphi" in chunk.fields:

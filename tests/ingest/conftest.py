@@ -11,18 +11,57 @@ import pyarrow.parquet as pq
 import pytest
 import uproot
 
+MOMENTA = ("part_px", "part_py", "part_pz", "part_energy")
+
+
+def small_jets(
+    rng: np.random.Generator, n_jets: int, counts: np.ndarray | None = None
+) -> dict[str, ak.Array | np.ndarray]:
+    """Small plausible jets in the JetClass naming: massless constituents (``counts`` per jet, else 1 to 6)
+    around a common axis, one-hot ``label_Tbqq`` (int32) or ``label_QCD`` (float32), at times ``jet_pt``."""
+    counts = rng.integers(1, 7, n_jets) if counts is None else np.asarray(counts)
+    total = int(counts.sum())
+    axis = np.repeat(rng.normal(0, 1, (n_jets, 3)) * [60.0, 60.0, 80.0], counts, axis=0)
+    p = (axis + rng.normal(0, 5, (total, 3))).astype(np.float32)
+    energy = np.sqrt((p.astype(np.float64) ** 2).sum(axis=1)).astype(np.float32)
+    columns: dict[str, ak.Array | np.ndarray] = {
+        name: ak.unflatten(np.ascontiguousarray(values), counts)
+        for name, values in zip(MOMENTA, (p[:, 0], p[:, 1], p[:, 2], energy), strict=True)
+    }
+    is_top = rng.random(n_jets) < 0.5
+    columns["label_Tbqq"] = is_top.astype(np.int32)
+    columns["label_QCD"] = (~is_top).astype(np.float32)
+    if rng.random() < 0.3:
+        columns["jet_pt"] = rng.uniform(100, 500, n_jets).astype(np.float32)
+    return columns
+
+
+def _branch(values: ak.Array | np.ndarray) -> tuple[object, ak.Array | np.ndarray]:
+    """The type uproot writes a column as, and the column as it writes it (strings as awkward strings)."""
+    if isinstance(values, ak.Array) and values.ndim > 1:
+        return values.type.content, values
+    if isinstance(values, ak.Array) and values.type.content.parameter("__array__") == "string":
+        return "string", values
+    values = np.asarray(values)
+    if values.dtype.kind in "OU":
+        return "string", ak.from_numpy(values.astype(str))
+    return values.dtype, values
+
 
 def write_root(path: Path, columns: dict[str, ak.Array | np.ndarray], tree: str = "tree") -> Path:
-    """A TTree with the given branches (jagged ones as ``float[]``/``int[]`` with counters)."""
+    """A TTree with the given branches (jagged ones as ``float[]``/``int[]`` with counters, strings as
+    ``char*``)."""
+    branches = {k: _branch(v) for k, v in columns.items()}
     with uproot.recreate(path) as f:
-        types = {
-            k: (v.type.content if isinstance(v, ak.Array) and v.ndim > 1 else np.asarray(v).dtype)
-            for k, v in columns.items()
-        }
-        t = f.mktree(tree, types)
-        t.extend(
-            {k: (v if isinstance(v, ak.Array) and v.ndim > 1 else np.asarray(v)) for k, v in columns.items()}
-        )
+        t = f.mktree(tree, {k: kind for k, (kind, _) in branches.items()})
+        t.extend({k: values for k, (_, values) in branches.items()})
+    return path
+
+
+def write_rntuple(path: Path, columns: dict[str, ak.Array | np.ndarray], tree: str = "tree") -> Path:
+    """An RNTuple with the given fields (jagged ones as ``std::vector``, strings as ``std::string``)."""
+    with uproot.recreate(path) as f:
+        f[tree] = {k: ak.to_packed(ak.Array(_branch(v)[1])) for k, v in columns.items()}
     return path
 
 
