@@ -76,6 +76,7 @@ from jettag.artefact import FORMAT
 from jettag.build.sequences import Standardisation
 from jettag.jetclass import BINARY_LABEL_NAMES
 from jettag.models.config import build_model, n_parameters, validate_model_config
+from jettag.shards import partial_path, write_text_atomically
 from jettag.train.data import JetDataModule
 from jettag.train.module import TaggerModule
 
@@ -507,14 +508,16 @@ def _write_outputs(
     training: dict[str, Any],
 ) -> None:
     state = _best_state_dict(best_path)
-    torch.save(state, output_dir / "model.pt")
+    partial = partial_path(output_dir / "model.pt")
+    torch.save(state, partial)
+    partial.replace(output_dir / "model.pt")
     files = {"state_dict": "model.pt", "best_checkpoint": best_path.name, "last_checkpoint": "last.ckpt"}
     if module.gradient_reach:
         reach = {
             "epochs": [entry["epoch"] for entry in module.history][-len(module.gradient_reach) :],
             "input_gradient_norms": [np.asarray(norms).tolist() for norms in module.gradient_reach],
         }
-        (output_dir / "gradient_reach.json").write_text(json.dumps(reach) + "\n")
+        write_text_atomically(output_dir / "gradient_reach.json", json.dumps(reach) + "\n")
         files["gradient_reach"] = "gradient_reach.json"
     std = None
     if standardisation is not None:
@@ -543,4 +546,5 @@ def _write_outputs(
         "train_seconds": result["train_seconds"],
         "files": files,
     }
-    (output_dir / "artefact.json").write_text(json.dumps(artefact, indent=2) + "\n")
+    # last, and whole or not at all: its presence says the run is complete
+    write_text_atomically(output_dir / "artefact.json", json.dumps(artefact, indent=2) + "\n")
