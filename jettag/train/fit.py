@@ -171,9 +171,9 @@ class EpochSeed(Callback):
 
     Lightning's checkpoints hold no random state: without this a run resumed at epoch ``e`` would draw from
     what ``seed_everything`` left at its start, not from where the uninterrupted run had got to. At the
-    first batch rather than in ``on_train_epoch_start``, which Lightning skips for the epoch a run resumes
-    into; what is drawn before that batch (a loader's worker seeds) decides nothing of the jets, whose order
-    comes from ``(seed, epoch)`` too (:mod:`jettag.train.data`).
+    first batch rather than in ``on_train_epoch_start``, which Lightning 2.6 does not call when its loops
+    restart on an epoch's end or inside an epoch; what is drawn before that batch (a loader's worker seeds)
+    decides nothing of the jets, whose order comes from ``(seed, epoch)`` too (:mod:`jettag.train.data`).
     """
 
     def __init__(self, seed: int) -> None:
