@@ -2,7 +2,9 @@
 
 The standardisation is fitted on the training split only, written as its own output, and applied to
 every split. Shards are read a chunk at a time and written as record batches, so memory follows the
-chunk size.
+chunk size. Every output appears whole or not at all (:mod:`jettag.shards`): a build killed or failing
+midway leaves none of a split's shards, or the summary, half-written at its path; one that fails with an
+error also removes what an earlier build wrote there.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from jettag.build.sequences import Standardisation, constituent_features, order_
 from jettag.ingest.split import jet_uniform
 from jettag.jetclass import BINARY_LABEL_NAMES
 from jettag.progress import Progress
-from jettag.shards import ShardWriter, iterate_shard
+from jettag.shards import ShardWriter, iterate_shard, write_text_atomically
 
 __all__ = [
     "HIGH_LEVEL_FEATURES",
@@ -138,27 +140,34 @@ def build_split(
     counts = {"jets_in": 0, "jets_out": 0, "dropped": {"class_balance": 0}, "signal": 0, "background": 0}
     per_class = np.zeros(len(label_names), dtype=np.int64)
     progress = Progress(log, f"build {split}", 0, "jets")
-    for shard, jets in read_shards(shards, settings.chunk_size):
-        counts["jets_in"] += len(jets)
-        label = ak.to_numpy(jets.label).astype(np.int64)
-        if len(label) and (label.min() < 0 or label.max() >= len(label_names)):
-            raise ValueError(
-                f"{shard}: labels {sorted(set(label.tolist()))} outside the classes {label_names}"
-                + ("" if summary else "; a multi-class build needs the ingest summary (--ingest-summary)")
-            )
-        if keep_fraction is not None:
-            u = jet_uniform(shard.parent.name + "/balance", ak.to_numpy(jets.entry))
-            keep = u < keep_fraction[label]
-            counts["dropped"]["class_balance"] += int((~keep).sum())
-            jets, label = jets[keep], label[keep]
-        if len(jets) == 0:
-            continue
-        _write_chunk(jets, std, settings, writers)
-        per_class += np.bincount(label, minlength=len(label_names))
-        counts["jets_out"] += len(jets)
-        counts["signal"] += int((label > 0).sum())
-        counts["background"] += int((label == 0).sum())
-        progress.update(counts["jets_in"])
+    try:
+        for shard, jets in read_shards(shards, settings.chunk_size):
+            counts["jets_in"] += len(jets)
+            label = ak.to_numpy(jets.label).astype(np.int64)
+            if len(label) and (label.min() < 0 or label.max() >= len(label_names)):
+                raise ValueError(
+                    f"{shard}: labels {sorted(set(label.tolist()))} outside the classes {label_names}"
+                    + ("" if summary else "; a multi-class build needs the ingest summary (--ingest-summary)")
+                )
+            if keep_fraction is not None:
+                u = jet_uniform(shard.parent.name + "/balance", ak.to_numpy(jets.entry))
+                keep = u < keep_fraction[label]
+                counts["dropped"]["class_balance"] += int((~keep).sum())
+                jets, label = jets[keep], label[keep]
+            if len(jets) == 0:
+                continue
+            _write_chunk(jets, std, settings, writers)
+            per_class += np.bincount(label, minlength=len(label_names))
+            counts["jets_out"] += len(jets)
+            counts["signal"] += int((label > 0).sum())
+            counts["background"] += int((label == 0).sum())
+            progress.update(counts["jets_in"])
+    except BaseException:
+        # no half-written shard a rerun would trust, nor an earlier build's summary without its shards
+        for writer in writers.values():
+            writer.abort()
+        (output_dir / "summary.json").unlink(missing_ok=True)
+        raise
     for writer in writers.values():
         writer.close()
     result = {
@@ -172,7 +181,7 @@ def build_split(
         "classes": dict(zip(label_names, per_class.tolist(), strict=True)),
         "seconds": round(time.perf_counter() - start, 3),
     }
-    (output_dir / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_text_atomically(output_dir / "summary.json", json.dumps(result, indent=2) + "\n")
     return result
 
 

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
+from jettag.shards import write_text_atomically
+
 __all__ = [
     "ORDERINGS",
     "PID_BRANCHES",
@@ -325,9 +327,10 @@ class Standardisation:
         return _jagged(columns, counts)
 
     def to_json(self, path: str | Path) -> None:
-        """Write plain JSON; floats are written with ``repr`` precision, so :meth:`from_json` is exact."""
+        """Write plain JSON; floats are written with ``repr`` precision, so :meth:`from_json` is exact.
+        Written whole or not at all (:func:`jettag.shards.write_text_atomically`)."""
         content = {"names": self.names, "mean": self.mean.tolist(), "std": self.std.tolist()}
-        Path(path).write_text(json.dumps(content, indent=2) + "\n")
+        write_text_atomically(path, json.dumps(content, indent=2) + "\n")
 
     @classmethod
     def from_json(cls, path: str | Path) -> Standardisation:

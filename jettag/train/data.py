@@ -19,7 +19,9 @@ split, and do not depend on the number of workers.
 Either way sequence batches are padded to their own longest jet, never to ``max_length``; training
 batches are length buckets (:func:`jettag.build.sequences.length_buckets`) or plain shuffled batches,
 reshuffled each epoch from ``seed + epoch`` alone, so an epoch's batches depend neither on the global
-random state nor on whether the run was resumed. The batch dicts are those of
+random state nor on whether the run was resumed: a checkpoint keeps the epoch to train next
+(:meth:`JetDataModule.state_dict`), since a resumed run fetches its first batch before Lightning restores
+its own epoch counter. The batch dicts are those of
 :meth:`jettag.train.arrays.SequenceArrays.batch` and :meth:`jettag.train.arrays.ImageArrays.batch`
 (:func:`collate_sequences` / :func:`collate_images` make the same from single jets).
 """
@@ -241,6 +243,8 @@ class JetDataModule(LightningDataModule):
         self.layouts: dict[str, SplitLayout] = {}
         #: each split read whole (``streaming=False`` only)
         self.datasets: dict[str, Arrays] = {}
+        #: the first epoch of a run resumed from a checkpoint (see :meth:`_epoch_source`), else 0
+        self._resumed_epoch = 0
 
     # -- I/O ---------------------------------------------------------------------------------------------
 
@@ -298,13 +302,28 @@ class JetDataModule(LightningDataModule):
         trainer = self.trainer
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
+    def _epochs_done(self) -> int:
+        """Training epochs the attached trainer has finished: the number Lightning gives samplers'
+        ``set_epoch``. Not ``trainer.current_epoch``, which on resuming from a checkpoint written after
+        validation still names the epoch just finished."""
+        return int(self.trainer.fit_loop.epoch_progress.current.processed)
+
     def _epoch_source(self) -> Callable[[], int] | None:
         """The epoch the attached trainer is about to train, read when a pass over the training data
-        begins: the number Lightning gives samplers' ``set_epoch``. Not ``trainer.current_epoch``, which
-        on resuming from a checkpoint written after validation still names the epoch just finished."""
+        begins. A resumed run begins its first pass (and fetches its first batch) before Lightning has
+        restored its loops, while their counters still say 0: the epoch then comes from the checkpoint's
+        state of this module (:meth:`load_state_dict`)."""
         if self.trainer is None:
             return None
-        return lambda: int(self.trainer.fit_loop.epoch_progress.current.processed)
+        return lambda: max(self._epochs_done(), self._resumed_epoch)
+
+    def state_dict(self) -> dict[str, int]:
+        """What a checkpoint keeps of the data: the epoch a run resumed from it trains first."""
+        return {"next_epoch": self._epochs_done()} if self.trainer is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        """Restored by Lightning from the checkpoint a run resumes from, before any loader is made."""
+        self._resumed_epoch = int(state_dict.get("next_epoch", 0))
 
     # -- loaders -----------------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 :func:`train_model` writes into ``output_dir``:
 
 - ``best.ckpt`` and ``last.ckpt``: Lightning checkpoints (lowest ``val/loss``; end of the latest epoch).
-  When ``last.ckpt`` exists, a new call resumes from it instead of starting over.
+  When ``last.ckpt`` exists, a new call resumes from it instead of starting over (see Interruptions).
 - ``logs/version_<n>/metrics.csv``: the CSV log of each call (TensorBoard too, where it is installed).
 - ``model.pt``: the best network's ``state_dict`` only (tensors; ``torch.load(..., weights_only=True)``).
 - ``artefact.json``: everything needed to use the model later (see :data:`ARTEFACT_KEYS`).
@@ -31,6 +31,21 @@ node = ``--ntasks-per-node`` and ``num_nodes`` = ``--nodes`` (Lightning refuses 
 
 (``train_model(num_nodes=2, ...)`` from Python.) Without ``srun`` Lightning starts its own processes
 inside a single Slurm task and the ranks of other nodes never join. NCCL is the backend between GPUs.
+
+Interruptions. A training killed at any point (SIGKILL, a batch job past its time limit, a node lost) and
+started again with the same arguments resumes from ``last.ckpt``, the end of the last whole epoch, and on
+the CPU ends exactly as the uninterrupted run of the same seed: the same metrics every epoch, best epoch
+and weights. The checkpoint holds the weights, the optimiser, the schedule, the loops, the early-stopping
+and best-checkpoint callbacks and the validation history; what it does not hold, the random state, is
+made a function of ``(seed, epoch)`` alone: the data order of an epoch is drawn from it
+(:mod:`jettag.train.data`), and :class:`EpochSeed` reseeds torch, numpy and ``random`` (dropout) at the
+first batch of every epoch. The epoch being killed is lost and trained again.
+
+A ``last.ckpt`` that cannot be resumed (cut short, not a checkpoint, or written for another model: a
+changed size, another configuration, other input features) is never loaded, nor deleted: it is moved
+with everything else of its run (``best.ckpt``, ``logs/``, ``model.pt``, ...) into a new
+``abandoned-<n>/`` beside it, with ``reason.txt``; the log names the file and the reason, and the
+training starts over from epoch 0 as a fresh run of the same seed would.
 """
 
 from __future__ import annotations
@@ -38,9 +53,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import random
 import sys
 import time
 import warnings
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,6 +68,7 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
 from jettag import __version__
@@ -58,12 +76,13 @@ from jettag.artefact import FORMAT
 from jettag.build.sequences import Standardisation
 from jettag.jetclass import BINARY_LABEL_NAMES
 from jettag.models.config import build_model, n_parameters, validate_model_config
+from jettag.shards import partial_path, write_text_atomically
 from jettag.train.data import JetDataModule
 from jettag.train.module import TaggerModule
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ARTEFACT_KEYS", "default_precision", "train_model"]
+__all__ = ["ARTEFACT_KEYS", "EpochSeed", "default_precision", "resume_problem", "train_model"]
 
 #: the keys of ``artefact.json``
 ARTEFACT_KEYS = (
@@ -146,6 +165,130 @@ class EpochLines(Callback):
         )
 
 
+class EpochSeed(Callback):
+    """Reseed torch (CUDA included), numpy and ``random`` from ``(seed, epoch)`` as each training epoch
+    begins, so that the dropout masks of an epoch do not depend on how the run got there.
+
+    Lightning's checkpoints hold no random state: without this a run resumed at epoch ``e`` would draw from
+    what ``seed_everything`` left at its start, not from where the uninterrupted run had got to. At the
+    first batch rather than in ``on_train_epoch_start``, which Lightning 2.6 does not call when its loops
+    restart on an epoch's end or inside an epoch; what is drawn before that batch (a loader's worker seeds)
+    decides nothing of the jets, whose order comes from ``(seed, epoch)`` too (:mod:`jettag.train.data`).
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def on_train_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if batch_idx == 0:
+            self.reseed(trainer.current_epoch)
+
+    def reseed(self, epoch: int) -> None:
+        words = np.random.SeedSequence([self.seed % 2**64, epoch]).generate_state(4)
+        torch.manual_seed(int(words[0]) << 32 | int(words[1]))
+        np.random.seed(int(words[2]))  # noqa: NPY002 - the global state, as seed_everything seeds it
+        random.seed(int(words[3]))
+
+
+#: what a checkpoint of a training holds besides the network's tensors
+_TRAINING_KEYS = ("epoch", "global_step", "loops", "callbacks", "optimizer_states")
+
+#: what :func:`train_model` writes into its output directory: a run that is given up moves all of it
+_RUN_FILES = (
+    "last.ckpt",
+    "best.ckpt",
+    "model.pt",
+    "artefact.json",
+    "gradient_reach.json",
+    "logs",
+    "tensorboard",
+)
+
+
+def resume_problem(last: Path, module: TaggerModule) -> str | None:
+    """Why the training cannot resume ``module`` from the checkpoint ``last``, or None when it can.
+
+    Reads the file as tensors and plain values only (``weights_only=True``), so that garbage cannot run
+    code, and checks that it is a whole Lightning checkpoint of a training whose network has this
+    module's tensors, names and shapes, and whose model configuration is this one.
+    """
+    if last.stat().st_size == 0:
+        return "it is empty"
+    if not zipfile.is_zipfile(last):
+        return "it is not a whole checkpoint (no zip directory at its end: cut short, or not torch.save's)"
+    try:
+        checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+    except Exception as err:  # whatever the reader raises, the file cannot be resumed from; it is reported
+        first_line = (str(err).strip().splitlines() or [""])[0]
+        return f"it cannot be read ({type(err).__name__}: {first_line})"
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        return "it holds no network (no 'state_dict')"
+    missing = [key for key in _TRAINING_KEYS if key not in checkpoint]
+    if missing:
+        return f"it is not the checkpoint of a training (no {', '.join(map(repr, missing))})"
+    theirs, ours = checkpoint["state_dict"], module.state_dict()
+    if set(theirs) != set(ours):
+        only_there = sorted(set(theirs) - set(ours))
+        only_here = sorted(set(ours) - set(theirs))
+        return (
+            "its network is another one: "
+            f"{len(only_there)} tensors only there ({', '.join(only_there[:3]) or '-'}), "
+            f"{len(only_here)} only here ({', '.join(only_here[:3]) or '-'})"
+        )
+    for name, tensor in ours.items():
+        if tuple(theirs[name].shape) != tuple(tensor.shape):
+            return (
+                f"its network is another size: {name} is {list(theirs[name].shape)} there, "
+                f"{list(tensor.shape)} here"
+            )
+    config = checkpoint.get("hyper_parameters", {}).get("model_config")
+    here = module.hparams.get("model_config")
+    if config is not None and here is not None and config != here | {"name": config.get("name")}:
+        # the name alone changes nothing that was trained
+        changed = sorted(
+            key for key in set(config) | set(here) if key != "name" and config.get(key) != here.get(key)
+        )
+        shown = ", ".join(f"{key} {config.get(key)!r} there, {here.get(key)!r} here" for key in changed)
+        return f"it was written for another model configuration ({shown})"
+    return None
+
+
+def _set_aside(output_dir: Path, reason: str) -> Path:
+    """Move what a run wrote into ``output_dir`` to a new ``abandoned-<n>/`` in it, with the reason."""
+    n = 1
+    while (output_dir / f"abandoned-{n}").exists():
+        n += 1
+    target = output_dir / f"abandoned-{n}"
+    target.mkdir()
+    for name in _RUN_FILES:
+        if (output_dir / name).exists():
+            (output_dir / name).replace(target / name)
+    (target / "reason.txt").write_text(f"{output_dir / 'last.ckpt'}: {reason}\n")
+    return target
+
+
+def _resumable(output_dir: Path, module: TaggerModule) -> bool:
+    """Whether ``output_dir/last.ckpt`` exists and can be resumed; one that cannot is set aside (by global
+    rank 0; every rank sees that it cannot, or that it has gone, and starts over alike)."""
+    last = output_dir / "last.ckpt"
+    if not last.exists():
+        return False
+    problem = resume_problem(last, module)
+    if problem is None:
+        return True
+    if getattr(rank_zero_only, "rank", 0) == 0:
+        target = _set_aside(output_dir, problem)
+        log.warning(
+            "cannot resume from %s: %s; moved it and the rest of its run to %s/, starting over from epoch 0",
+            last,
+            problem,
+            target,
+        )
+    return False
+
+
 def train_model(
     model_config: dict[str, Any],
     data: JetDataModule,
@@ -176,7 +319,10 @@ def train_model(
     so the same seed gives the same metrics. ``precision`` None means :func:`default_precision`.
     Early stopping watches ``val/loss`` with ``patience`` epochs. If ``output_dir/last.ckpt`` exists the
     run resumes from it (optimiser, schedule, epoch, early stopping and best checkpoint included) and trains
-    up to ``max_epochs`` in all.
+    up to ``max_epochs`` in all; every epoch's randomness comes from ``(seed, epoch)``, so a run killed and
+    resumed ends as the uninterrupted one. A ``last.ckpt`` that cannot be resumed (:func:`resume_problem`)
+    is moved with the rest of its run into ``output_dir/abandoned-<n>/``, with a warning naming it and why,
+    and the run starts over (see the module docstring).
 
     ``standardisation`` (the build stage's JSON) and ``build_info`` (e.g. ``ordering``, ``max_length``,
     the image spec) are copied into ``artefact.json`` so the inputs can be rebuilt for inference.
@@ -238,7 +384,7 @@ def train_model(
     interactive = sys.stderr.isatty()  # a progress bar in a terminal, one plain line an epoch in batch jobs
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     last = output_dir / "last.ckpt"
-    resumed = last.exists()
+    resumed = _resumable(output_dir, module)
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
@@ -257,7 +403,13 @@ def train_model(
                 precision=precision,
                 max_epochs=max_epochs,
                 gradient_clip_val=gradient_clip_val,
-                callbacks=[checkpoint, latest, early_stopping, *([] if interactive else [EpochLines()])],
+                callbacks=[
+                    checkpoint,
+                    latest,
+                    early_stopping,
+                    EpochSeed(seed),
+                    *([] if interactive else [EpochLines()]),
+                ],
                 logger=_loggers(output_dir),
                 default_root_dir=output_dir,
                 enable_progress_bar=interactive,
@@ -356,14 +508,16 @@ def _write_outputs(
     training: dict[str, Any],
 ) -> None:
     state = _best_state_dict(best_path)
-    torch.save(state, output_dir / "model.pt")
+    partial = partial_path(output_dir / "model.pt")
+    torch.save(state, partial)
+    partial.replace(output_dir / "model.pt")
     files = {"state_dict": "model.pt", "best_checkpoint": best_path.name, "last_checkpoint": "last.ckpt"}
     if module.gradient_reach:
         reach = {
             "epochs": [entry["epoch"] for entry in module.history][-len(module.gradient_reach) :],
             "input_gradient_norms": [np.asarray(norms).tolist() for norms in module.gradient_reach],
         }
-        (output_dir / "gradient_reach.json").write_text(json.dumps(reach) + "\n")
+        write_text_atomically(output_dir / "gradient_reach.json", json.dumps(reach) + "\n")
         files["gradient_reach"] = "gradient_reach.json"
     std = None
     if standardisation is not None:
@@ -392,4 +546,5 @@ def _write_outputs(
         "train_seconds": result["train_seconds"],
         "files": files,
     }
-    (output_dir / "artefact.json").write_text(json.dumps(artefact, indent=2) + "\n")
+    # last, and whole or not at all: its presence says the run is complete
+    write_text_atomically(output_dir / "artefact.json", json.dumps(artefact, indent=2) + "\n")
