@@ -11,6 +11,7 @@ import numpy as np
 import uproot
 
 from jettag.jetclass import TREE_NAME
+from jettag.shards import partial_path
 
 __all__ = ["JetClassWriter"]
 
@@ -34,7 +35,7 @@ class JetClassWriter:
 
     def __enter__(self) -> JetClassWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = uproot.recreate(self.path)
+        self._file = uproot.recreate(partial_path(self.path))
         return self
 
     def write(self, columns: dict[str, Any]) -> None:
@@ -73,10 +74,18 @@ class JetClassWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # written beside the target and renamed into place once whole: a killed job leaves no file at the
+        # path that looks complete
+        partial = partial_path(self.path)
         try:
             if exc_type is None:
                 self._flush()
-        finally:
+        except BaseException:
             self._file.close()
-            if exc_type is not None:  # never leave a half-written file that looks complete
-                self.path.unlink(missing_ok=True)
+            partial.unlink(missing_ok=True)
+            raise
+        self._file.close()
+        if exc_type is None:
+            partial.replace(self.path)
+        else:
+            partial.unlink(missing_ok=True)

@@ -30,6 +30,7 @@ from jettag.jetclass import PROCESS_LABELS
 from jettag.particles import Particles
 from jettag.progress import Progress
 from jettag.rootio import JetClassWriter
+from jettag.shards import write_text_atomically
 
 __all__ = ["GenerationSettings", "generate_shard"]
 
@@ -161,5 +162,5 @@ def generate_shard(
     }
     if summary is not None:
         Path(summary).parent.mkdir(parents=True, exist_ok=True)
-        Path(summary).write_text(json.dumps(result, indent=2) + "\n")
+        write_text_atomically(summary, json.dumps(result, indent=2) + "\n")
     return result

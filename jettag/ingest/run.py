@@ -20,7 +20,7 @@ from jettag.ingest.readers import iterate_file
 from jettag.ingest.split import SPLIT_BY, SPLITS, assign_splits, jet_uniform, split_of_file
 from jettag.ingest.summary import add_counts, split_counts
 from jettag.progress import Progress
-from jettag.shards import ShardWriter
+from jettag.shards import ShardWriter, write_text_atomically
 
 __all__ = ["IngestSettings", "ingest_file"]
 
@@ -151,5 +151,5 @@ def ingest_file(
     }
     if summary is not None:
         Path(summary).parent.mkdir(parents=True, exist_ok=True)
-        Path(summary).write_text(json.dumps(result, indent=2) + "\n")
+        write_text_atomically(summary, json.dumps(result, indent=2) + "\n")
     return result

@@ -15,6 +15,7 @@ import numpy as np
 from jettag.ingest.prepare import DROP_REASONS
 from jettag.ingest.split import SPLITS
 from jettag.jetclass import BINARY_LABEL_NAMES
+from jettag.shards import write_text_atomically
 
 __all__ = ["add_counts", "split_counts", "summarize"]
 
@@ -75,5 +76,5 @@ def summarize(summaries: Iterable[str | Path], output: str | Path | None = None)
                     total["splits"][split][key] += n
     if output is not None:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(json.dumps(total, indent=2) + "\n")
+        write_text_atomically(output, json.dumps(total, indent=2) + "\n")
     return total

@@ -12,6 +12,7 @@ from jettag.generate import GenerationSettings, generate_shard
 from jettag.jetclass import COUNTER_BRANCH, JET_BRANCHES, LABEL_BRANCHES, PARTICLE_BRANCHES, TREE_NAME
 from jettag.particles import Particles
 from jettag.rootio import JetClassWriter
+from jettag.shards import partial_path
 from jettag.substructure import soft_drop_mass
 
 
@@ -81,12 +82,15 @@ def test_a_write_that_fails_half_way_leaves_no_file(generated, tmp_path):
     def interrupted_write() -> None:
         with JetClassWriter(path, basket_jets=5) as writer:
             writer.write(chunk)
-            assert path.exists()
+            # the baskets go to a file beside the target, renamed into place only when whole
+            assert partial_path(path).exists()
+            assert not path.exists()
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         interrupted_write()
     assert not path.exists()
+    assert not partial_path(path).exists()
 
 
 @pytest.mark.parametrize(
