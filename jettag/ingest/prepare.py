@@ -113,19 +113,18 @@ def _storable(values: np.ndarray) -> np.ndarray:
     return np.abs(values) <= _FLOAT32_MAX
 
 
-def _finite(chunk: ak.Array, counts: np.ndarray) -> np.ndarray:
-    """True for jets whose every number (jet-level, label, per constituent) is finite and fits in float32."""
-    ok = np.ones(len(chunk), dtype=bool)
-    jet_of = None
-    for field in chunk.fields:
-        values = chunk[field]
-        if values.ndim > 1:
+def _storable_jets(columns: Mapping[str, ak.Array | np.ndarray], n_jets: int) -> np.ndarray:
+    """True for the jets whose every number in ``columns`` (one value per jet, or jagged per constituent)
+    is finite and fits in float32: what is read and, after completion, what is computed alike."""
+    ok = np.ones(n_jets, dtype=bool)
+    for values in columns.values():
+        if isinstance(values, ak.Array) and values.ndim > 1:
             bad = ~_storable(_flat(values))
             if bad.any():
-                jet_of = np.repeat(np.arange(len(chunk)), counts) if jet_of is None else jet_of
+                jet_of = np.repeat(np.arange(n_jets), ak.to_numpy(ak.num(values, axis=1)))
                 ok[jet_of[bad]] = False
         else:
-            ok &= _storable(ak.to_numpy(values))
+            ok &= _storable(ak.to_numpy(values) if isinstance(values, ak.Array) else values)
     return ok
 
 
@@ -165,7 +164,7 @@ def prepare_chunk(
 
     counts = ak.to_numpy(ak.num(chunk["part_px"]))
     drop(counts == 0, "no_constituents")
-    drop(~_finite(chunk, counts), "non_finite")
+    drop(~_storable_jets({field: chunk[field] for field in chunk.fields}, n), "non_finite")
 
     # jet axis and kinematics: the file's own when present, else the sum of the constituents
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -208,25 +207,13 @@ def prepare_chunk(
     kept = np.flatnonzero(reason < 0)
     out = _complete(chunk[kept], {k: v[kept] for k, v in jet.items()}, selection.jet_r)
     # what the constituents give (Delta eta of a constituent along the beam, substructure) is checked too
-    good = _finite_jets(out)
+    good = _storable_jets(out, len(kept))
     reason[kept[~good]] = DROP_REASONS.index("non_finite")
     kept = kept[good]
     dropped = {name: int((reason == i).sum()) for i, name in enumerate(DROP_REASONS)}
     out = {k: v[good] for k, v in out.items()}
     out["label"] = (signal_class if multiclass else is_signal)[kept].astype(np.int8)
     return ak.zip(out, depth_limit=1), kept, dropped
-
-
-def _finite_jets(out: Mapping[str, ak.Array | np.ndarray]) -> np.ndarray:
-    """True for completed jets whose every column (jet-level and per constituent) is finite."""
-    ok = None
-    for values in out.values():
-        if isinstance(values, ak.Array) and values.ndim > 1:
-            fine = ak.to_numpy(ak.all(np.isfinite(values), axis=1))
-        else:
-            fine = np.isfinite(np.asarray(values))
-        ok = fine if ok is None else ok & fine
-    return ok
 
 
 def _field_or(chunk: ak.Array, name: str, fallback: np.ndarray) -> np.ndarray:

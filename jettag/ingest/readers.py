@@ -31,6 +31,7 @@ __all__ = [
     "REQUIRED_PARTICLE_BRANCHES",
     "TOPLANDSCAPE_LABELS",
     "file_kind",
+    "flat_branches",
     "iterate_file",
     "label_problems",
     "topland_label_map",
@@ -80,20 +81,33 @@ def iterate_file(
     if not path.is_file():
         raise IngestError(path, "file not found")
     kind = file_kind(path)
-    if kind != "root":
-        unknown = [label for label in labels if label not in TOPLANDSCAPE_LABELS]
-        if unknown:
-            raise IngestError(
-                path,
-                f"label(s) {', '.join(unknown)} asked for, but a TopLandscape {kind} file has one flag, "
-                f"read as {TOPLANDSCAPE_SIGNAL} (top) and {TOPLANDSCAPE_BACKGROUND} (QCD)",
-            )
+    problem = _toplandscape_label_problem(kind, labels)
+    if problem:
+        raise IngestError(path, problem)
     if kind == "root":
         yield from _iterate_root(path, labels, chunk_size, dict(branch_map or {}), tree)
     elif kind == "hdf5":
         yield from _iterate_toplandscape_hdf5(path, chunk_size)
     else:
         yield from _iterate_parquet(path, chunk_size)
+
+
+def _toplandscape_label_problem(kind: str, labels: Sequence[str]) -> str | None:
+    """Why ``labels`` cannot be read from a file of ``kind``: a TopLandscape file has one flag, read as
+    two labels; ROOT files may have any."""
+    unknown = [label for label in labels if label not in TOPLANDSCAPE_LABELS]
+    if kind == "root" or not unknown:
+        return None
+    return (
+        f"a TopLandscape {kind} file has the labels {', '.join(TOPLANDSCAPE_LABELS)} only, "
+        f"not {', '.join(unknown)}"
+    )
+
+
+def flat_branches(typenames: Mapping[str, str]) -> list[str]:
+    """The branches of ``{name: ROOT typename}`` that hold one value per entry (not ``float[]`` nor
+    ``std::vector``): the ones a label can be."""
+    return [name for name, typename in typenames.items() if "[" not in typename and "vector" not in typename]
 
 
 def label_problems(
@@ -107,13 +121,8 @@ def label_problems(
     except IngestError as err:
         return str(err)
     if kind != "root":
-        unknown = [label for label in labels if label not in TOPLANDSCAPE_LABELS]
-        if unknown:
-            return (
-                f"{path}: a TopLandscape {kind} file has the labels {', '.join(TOPLANDSCAPE_LABELS)} only, "
-                f"not {', '.join(unknown)}"
-            )
-        return None
+        problem = _toplandscape_label_problem(kind, labels)
+        return f"{path}: {problem}" if problem else None
     try:
         with uproot.open(path) as file:
             branches = file[tree].typenames()
@@ -124,11 +133,7 @@ def label_problems(
     if not missing:
         return None
     known = {*PARTICLE_BRANCHES, *JET_BRANCHES, COUNTER_BRANCH}
-    flat = [
-        name
-        for name, typename in branches.items()
-        if name not in known and "[" not in typename and "vector" not in typename
-    ]
+    flat = [name for name in flat_branches(branches) if name not in known]
     hints = []
     for label in missing:
         close = difflib.get_close_matches(branch_map.get(label, label), flat, n=1)

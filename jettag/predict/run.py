@@ -33,7 +33,7 @@ from jettag.artefact import TrainedBDT, TrainedTagger, load_trained
 from jettag.build.run import OBSERVERS
 from jettag.ingest.errors import IngestError
 from jettag.ingest.prepare import PID_BRANCHES, Selection, prepare_chunk
-from jettag.ingest.readers import TOPLANDSCAPE_BACKGROUND, TOPLANDSCAPE_SIGNAL, iterate_file
+from jettag.ingest.readers import TOPLANDSCAPE_BACKGROUND, TOPLANDSCAPE_SIGNAL, flat_branches, iterate_file
 from jettag.jetclass import LABEL_BRANCHES
 from jettag.predict.scoring import Scorer
 from jettag.predict.writers import FORMATS, PredictionWriter
@@ -110,7 +110,7 @@ def _inspect(
             keys, entries = file[tree].typenames(), file[tree].num_entries
     except Exception:  # the reader names the problem with this file when it reads it
         return [], 0
-    flat = {key for key, typename in keys.items() if "[" not in typename and "vector" not in typename}
+    flat = set(flat_branches(keys))
     return [label for label in wanted if branch_map.get(label, label) in flat], entries
 
 
