@@ -19,12 +19,13 @@ import json
 import tempfile
 from pathlib import Path
 
-from jettag.generate import GenerationSettings, generate_shard
+from jettag.generate import generate_shard
+from jettag.settings import GenerateSettings
 
 
 def run(process: str, detector: str, n_jets: int, seed: int, directory: Path) -> dict:
-    settings = GenerationSettings(process=process, seed=seed, n_jets=n_jets, detector=detector)
-    return generate_shard(settings, directory / f"{process}_{detector}.root")
+    settings = GenerateSettings.create(jets_per_shard=n_jets, detector=detector)
+    return generate_shard(process, seed, settings, directory / f"{process}_{detector}.root")
 
 
 def measure(process: str, n_jets: int, repeat: int, card: str) -> dict:

@@ -15,15 +15,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from jettag.generate import GenerationSettings, generate_shard
+from jettag.generate import generate_shard
 from jettag.generate.pythia import make_pythia
+from jettag.settings import GenerateSettings
 
 
-def bare_loop(settings: GenerationSettings, n_events: int) -> float:
+def bare_loop(process: str, settings: GenerateSettings, n_events: int) -> float:
     """Seconds for `n_events` calls of `pythia.next()` with jettag's Pythia settings."""
-    pythia = make_pythia(
-        settings.process, settings.seed, settings.sqrt_s, *settings.pthat_window, settings.pythia
-    )
+    pythia = make_pythia(process, 1, settings.sqrt_s, *settings.pthat_window, settings.pythia)
     start = time.perf_counter()
     for _ in range(n_events):
         pythia.next()
@@ -31,14 +30,14 @@ def bare_loop(settings: GenerationSettings, n_events: int) -> float:
 
 
 def measure(process: str, n_jets: int, repeat: int) -> dict:
-    settings = GenerationSettings(process=process, seed=1, n_jets=n_jets)
+    settings = GenerateSettings.create(jets_per_shard=n_jets)
     jettag_seconds, bare_seconds = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(repeat):
-            result = generate_shard(settings, Path(tmp) / "shard.root")
+            result = generate_shard(process, 1, settings, Path(tmp) / "shard.root")
             events = result["counts"]["events"]
             jettag_seconds.append(result["seconds"])
-            bare_seconds.append(bare_loop(settings, events))
+            bare_seconds.append(bare_loop(process, settings, events))
     jettag_s, bare_s = min(jettag_seconds), min(bare_seconds)
     return {
         "process": process,

@@ -22,15 +22,16 @@ from pathlib import Path
 import awkward as ak
 import uproot
 
-from jettag.generate import GenerationSettings, generate_shard
-from jettag.ingest import IngestSettings, ingest_file
+from jettag.generate import generate_shard
+from jettag.ingest import ingest_file
+from jettag.settings import GenerateSettings, IngestSettings
 
 SETTINGS = {"signal": ["label_Tbqq"], "background": ["label_QCD"]}
 
 
 def make_inputs(directory: Path, n_jets: int) -> tuple[Path, Path]:
     one = directory / "jets_1x.root"
-    generate_shard(GenerationSettings(process="QCD", seed=11, n_jets=n_jets), one)
+    generate_shard("QCD", 11, GenerateSettings.create(jets_per_shard=n_jets), one)
     arrays = uproot.open(one)["tree"].arrays()
     ten = directory / "jets_10x.root"
     with uproot.recreate(ten) as f:
@@ -56,7 +57,7 @@ def bare_read(path: Path, chunk_size: int) -> float:
 def ingest_seconds(path: Path, out: Path, chunk_size: int) -> float:
     outputs = {s: out / f"{s}.parquet" for s in ("train", "val", "test")}
     start = time.perf_counter()
-    ingest_file(path, outputs, IngestSettings(**SETTINGS, chunk_size=chunk_size))
+    ingest_file(path, outputs, IngestSettings.create(**SETTINGS, chunk_size=chunk_size))
     return time.perf_counter() - start
 
 
@@ -66,10 +67,10 @@ def peak_memory_mb(path: Path, out: Path, chunk_size: int) -> float:
         [
             "import json",
             "from pathlib import Path",
-            "from jettag.ingest import IngestSettings, ingest_file",
+            "from jettag.ingest import ingest_file; from jettag.settings import IngestSettings",
             f"out = Path({str(out)!r})",
             "outputs = {s: out / f'{s}.parquet' for s in ('train', 'val', 'test')}",
-            f"settings = IngestSettings(**{SETTINGS!r}, chunk_size={chunk_size})",
+            f"settings = IngestSettings.create(**{SETTINGS!r}, chunk_size={chunk_size})",
             f"ingest_file({str(path)!r}, outputs, settings)",
             # VmHWM, not ru_maxrss: the latter survives exec and would report the parent's peak
             "hwm = next(line for line in open('/proc/self/status') if line.startswith('VmHWM'))",

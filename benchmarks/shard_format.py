@@ -17,8 +17,9 @@ from pathlib import Path
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
-from jettag.generate import GenerationSettings, generate_shard
-from jettag.ingest import IngestSettings, ingest_file
+from jettag.generate import generate_shard
+from jettag.ingest import ingest_file
+from jettag.settings import GenerateSettings, IngestSettings
 
 FORMATS = {
     "arrow-ipc-zstd (jettag)": (
@@ -54,10 +55,10 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        generate_shard(GenerationSettings(process="Tbqq", seed=5, n_jets=args.jets), tmp / "jets.root")
+        generate_shard("Tbqq", 5, GenerateSettings.create(jets_per_shard=args.jets), tmp / "jets.root")
         outputs = {s: tmp / f"{s}.arrow" for s in ("train", "val", "test")}
-        settings = IngestSettings(
-            signal=["label_Tbqq"], background=["label_QCD"], fractions={"train": 1.0, "val": 0.0, "test": 0.0}
+        settings = IngestSettings.create(
+            signal=["label_Tbqq"], background=["label_QCD"], splits={"train": 1.0, "val": 0.0, "test": 0.0}
         )
         ingest_file(tmp / "jets.root", outputs, settings)
         table = feather.read_table(outputs["train"])

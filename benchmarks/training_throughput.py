@@ -34,7 +34,7 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.profilers import SimpleProfiler
 from torch import nn
 
-from jettag.build.sequences import length_buckets, pack
+from jettag.features.sequences import length_buckets, pack
 from jettag.models import build_model, load_model_config
 from jettag.train import JetDataModule, TaggerModule
 from jettag.train.data import load_sequences

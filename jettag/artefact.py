@@ -1,17 +1,19 @@
-"""Trained network taggers read back from their training directory, safely.
+"""Trained taggers, written to and read back from their training directory, safely.
 
-A training run (:func:`jettag.train.train_model`) leaves ``artefact.json`` (the network config, features,
-standardisation, build settings, label names, versions) and ``model.pt`` (the best epoch's weights as a
-plain state dict) in its directory. :func:`load_tagger` reads both back and checks them:
+Every training directory holds ``artefact.json``, written by :func:`write_artefact` and read by
+:func:`read_artefact` whatever the tagger: ``format`` (:data:`FORMAT`, name and layout version),
+``kind`` (:data:`KINDS`: ``network`` or ``bdt``), ``jettag_version``, the settings it was trained with
+as written, and what the kind needs besides. One check refuses anything else, another layout, or an
+artefact of another jettag release series, naming the file and the reason.
 
-- ``artefact.json`` must be JSON with ``format`` = :data:`FORMAT` (name and version): anything else, or an
-  artefact written by another jettag release series, is refused with the file and the reason;
-- ``model.pt`` is read with ``torch.load(..., weights_only=True)``, which never unpickles arbitrary objects,
-  and must hold exactly the parameters of the network the config describes.
+- A network (:func:`jettag.train.train_model`): the model config, features, standardisation, build
+  settings and label names, and ``model.pt``, the best epoch's weights as a plain state dict, read with
+  ``torch.load(..., weights_only=True)`` (nothing unpickled) and checked to hold exactly the parameters of
+  the network the config describes (:func:`load_tagger`).
+- The BDT (:func:`jettag.train.bdt.train_bdt`): ``bdt.json``, JSON trees evaluated in numpy
+  (:class:`jettag.trees.BDTModel`; :func:`load_bdt_tagger`).
 
-The BDT baseline is stored differently (``bdt.json``: JSON trees, :func:`jettag.train.bdt.load_bdt`, with
-its own ``artefact.json``); :func:`load_bdt_tagger` reads it with the same release-series check, and
-:func:`load_trained` reads either kind of training directory.
+:func:`load_trained` reads either kind.
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ import torch
 from torch import Tensor, nn
 
 from jettag import __version__
-from jettag.build.sequences import Standardisation
 from jettag.jetclass import BINARY_LABEL_NAMES
 from jettag.models.config import build_model
+from jettag.shards import write_text_atomically
+from jettag.standardisation import Standardisation
+from jettag.trees import BDTModel
 
 __all__ = [
     "FORMAT",
+    "KINDS",
     "ArtefactError",
     "TrainedBDT",
     "TrainedTagger",
@@ -39,12 +44,16 @@ __all__ = [
     "load_bdt_tagger",
     "load_tagger",
     "load_trained",
+    "read_artefact",
     "release_series",
     "scores_from_logits",
+    "write_artefact",
 ]
 
-#: identifies a network tagger's ``artefact.json``; the version changes whenever the layout does
-FORMAT = {"name": "jettag-model", "version": 1}
+#: identifies a tagger's ``artefact.json``; the version changes whenever the layout does
+FORMAT = {"name": "jettag-model", "version": 2}
+#: the kinds of trained tagger, as ``artefact.json`` names them
+KINDS = ("network", "bdt")
 
 
 class ArtefactError(ValueError):
@@ -98,7 +107,7 @@ class TrainedTagger:
 
 @dataclass
 class TrainedBDT:
-    """The BDT baseline (:class:`jettag.train.bdt.BDTModel`) with its ``artefact`` (``artefact.json``)."""
+    """The BDT baseline (:class:`jettag.trees.BDTModel`) with its ``artefact`` (``artefact.json``)."""
 
     model: Any
     artefact: dict[str, Any]
@@ -125,7 +134,18 @@ class TrainedBDT:
 
 def is_bdt_artefact(artefact: Any) -> bool:
     """Whether a parsed ``artefact.json`` is the BDT's (:func:`jettag.train.bdt.train_bdt` writes it)."""
-    return isinstance(artefact, dict) and artefact.get("model") == "bdt" and "file" in artefact
+    return isinstance(artefact, dict) and artefact.get("kind") == "bdt"
+
+
+def write_artefact(directory: str | Path, kind: str, content: dict[str, Any]) -> Path:
+    """Write ``directory/artefact.json``: :data:`FORMAT`, ``kind``, this jettag's version and ``content``,
+    whole or not at all (its presence says the training is complete). Returns its path."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown artefact kind {kind!r}; known: {', '.join(KINDS)}")
+    path = Path(directory) / "artefact.json"
+    artefact = {"format": FORMAT, "kind": kind, "jettag_version": __version__, **content}
+    write_text_atomically(path, json.dumps(artefact, indent=2) + "\n")
+    return path
 
 
 def _artefact_path(path: Path) -> Path:
@@ -143,21 +163,11 @@ def _read_json(path: Path) -> Any:
         raise ArtefactError(f"{path}: not a jettag model artefact (not JSON: {err})") from None
 
 
-def _check_release(path: Path, version: str, what: str) -> None:
-    if release_series(version) != release_series(__version__):
-        raise ArtefactError(
-            f"{path}: written by jettag {version} ({what}); this is jettag {__version__}: retrain, or "
-            f"apply it with jettag {version}"
-        )
-
-
-def _read_artefact(path: Path) -> dict[str, Any]:
+def read_artefact(path: str | Path, kind: str | None = None) -> dict[str, Any]:
+    """The parsed ``artefact.json`` at ``path`` (or in the training directory ``path``), checked: the
+    format's name and layout version, the jettag release series, a known ``kind`` (``kind`` when given)."""
+    path = _artefact_path(Path(path))
     artefact = _read_json(path)
-    if is_bdt_artefact(artefact):
-        raise ArtefactError(
-            f"{path}: the BDT baseline (bdt.json), not a network tagger; load it with load_bdt_tagger "
-            "(jettag predict and jettag export take both; load_trained reads either)"
-        )
     if not isinstance(artefact, dict) or artefact.get("format", {}) == {}:
         raise ArtefactError(f"{path}: not a jettag model artefact (no 'format' entry)")
     fmt = artefact["format"]
@@ -171,9 +181,22 @@ def _read_artefact(path: Path) -> dict[str, Any]:
             f"{path}: written by jettag {version} (artefact format {fmt.get('version')}); this is jettag "
             f"{__version__} (format {FORMAT['version']}): retrain, or apply it with jettag {version}"
         )
-    missing = [
-        key for key in ("model", "data_kind", "n_classes", "label_names", "files") if key not in artefact
-    ]
+    if artefact.get("kind") not in KINDS:
+        raise ArtefactError(f"{path}: unknown kind {artefact.get('kind')!r} (known: {', '.join(KINDS)})")
+    if kind is not None and artefact["kind"] != kind:
+        hint = (
+            "the BDT baseline (bdt.json), not a network tagger; load it with load_bdt_tagger "
+            "(jettag predict and jettag export take both; load_trained reads either)"
+            if artefact["kind"] == "bdt"
+            else f"not the artefact of a {kind} (its kind is {artefact['kind']!r})"
+        )
+        raise ArtefactError(f"{path}: {hint}")
+    needs = (
+        ("model", "data_kind", "n_classes", "label_names", "files")
+        if artefact["kind"] == "network"
+        else ("file", "features", "label_names")
+    )
+    missing = [key for key in needs if key not in artefact]
     if missing:
         raise ArtefactError(f"{path}: artefact lacks {', '.join(missing)}")
     return artefact
@@ -182,7 +205,7 @@ def _read_artefact(path: Path) -> dict[str, Any]:
 def load_tagger(path: str | Path, device: str | torch.device = "cpu") -> TrainedTagger:
     """The tagger trained into directory ``path`` (or described by the ``artefact.json`` at ``path``)."""
     artefact_path = _artefact_path(Path(path))
-    artefact = _read_artefact(artefact_path)
+    artefact = read_artefact(artefact_path, "network")
     directory = artefact_path.parent
     weights = directory / artefact["files"].get("state_dict", "model.pt")
     std = artefact.get("standardisation")
@@ -221,15 +244,10 @@ def load_tagger(path: str | Path, device: str | torch.device = "cpu") -> Trained
 def load_bdt_tagger(path: str | Path) -> TrainedBDT:
     """The BDT baseline trained into directory ``path`` (or described by the ``artefact.json`` at ``path``).
 
-    ``bdt.json`` is plain JSON evaluated in numpy (:class:`jettag.train.bdt.BDTModel`): nothing is unpickled.
+    ``bdt.json`` is plain JSON evaluated in numpy (:class:`jettag.trees.BDTModel`): nothing is unpickled.
     """
-    from jettag.train.bdt import BDTModel
-
     artefact_path = _artefact_path(Path(path))
-    artefact = _read_json(artefact_path)
-    if not is_bdt_artefact(artefact):
-        raise ArtefactError(f"{artefact_path}: not the artefact of a BDT (no model 'bdt' with its 'file')")
-    _check_release(artefact_path, str(artefact.get("jettag_version", "unknown")), "a BDT")
+    artefact = read_artefact(artefact_path, "bdt")
     trees = artefact_path.parent / str(artefact["file"])
     spec = _read_json(trees)
     try:
@@ -254,6 +272,6 @@ def load_bdt_tagger(path: str | Path) -> TrainedBDT:
 def load_trained(path: str | Path, device: str | torch.device = "cpu") -> TrainedTagger | TrainedBDT:
     """Whatever was trained into directory ``path``: a network tagger or the BDT baseline."""
     artefact_path = _artefact_path(Path(path))
-    if is_bdt_artefact(_read_json(artefact_path)):
+    if read_artefact(artefact_path)["kind"] == "bdt":
         return load_bdt_tagger(artefact_path)
     return load_tagger(artefact_path, device)

@@ -1,4 +1,6 @@
-"""The JetClass ROOT schema: tree name, branch names and dtypes.
+"""Every name jettag shares between stages: the JetClass ROOT schema (tree, branches and their dtypes), the
+stages in their order, splits, constituent orderings and features, observers, high-level features, learning-
+rate schedules and class names.
 
 jettag writes generated jets with exactly these names and dtypes, so real JetClass files can replace
 them without any change. uproot writes jagged branches as ``float[]`` with one shared counter branch
@@ -7,18 +9,76 @@ them without any change. uproot writes jagged branches as ``float[]`` with one s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 __all__ = [
     "BINARY_LABEL_NAMES",
+    "BUILD_OBSERVERS",
     "COUNTER_BRANCH",
+    "HIGH_LEVEL_FEATURES",
     "JET_BRANCHES",
     "LABEL_BRANCHES",
+    "OBSERVERS",
+    "ORDERINGS",
     "PARTICLE_BRANCHES",
+    "PID_BRANCHES",
+    "PID_FEATURES",
     "PROCESS_LABELS",
+    "SCHEDULES",
+    "SPLITS",
+    "STAGES",
+    "STANDARD_FEATURES",
     "TREE_NAME",
     "all_branches",
+    "check_classes",
+    "class_name",
+    "class_names",
 ]
+
+#: the workflow's stages in their order; a stage's package imports no later stage's (tests/test_layers.py)
+STAGES = ("generate", "ingest", "build", "train", "evaluate", "report", "predict")
+
+#: the splits of every sample, in this order
+SPLITS = ("train", "val", "test")
+
+#: constituent orderings: pt (decreasing), delta_r (increasing, to the jet axis), kt (clustering history)
+ORDERINGS = ("pt", "delta_r", "kt")
+
+#: the seven kinematic features of the strongest public constituent taggers, in this order
+STANDARD_FEATURES = ("log_pt", "log_e", "log_pt_rel", "log_e_rel", "delta_r", "deta", "dphi")
+
+#: particle-identification features and the JetClass branch each one is read from
+PID_BRANCHES: dict[str, str] = {
+    "charge": "part_charge",
+    "is_charged_hadron": "part_isChargedHadron",
+    "is_neutral_hadron": "part_isNeutralHadron",
+    "is_photon": "part_isPhoton",
+    "is_electron": "part_isElectron",
+    "is_muon": "part_isMuon",
+}
+PID_FEATURES = tuple(PID_BRANCHES)
+
+#: jet-level quantities the build stage carries next to every built jet
+BUILD_OBSERVERS = ("jet_pt", "jet_eta", "jet_phi", "jet_mass", "jet_sdmass")
+#: inputs of the BDT baseline
+HIGH_LEVEL_FEATURES = ("jet_mass", "jet_sdmass", "tau21", "tau32", "jet_nparticles")
+#: per-jet columns carried from ``highlevel.arrow`` into ``scores.parquet`` beside label and score
+OBSERVERS = (
+    "jet_pt",
+    "jet_eta",
+    "jet_phi",
+    "jet_mass",
+    "jet_sdmass",
+    "tau21",
+    "tau32",
+    "jet_nparticles",
+    "jet_lead_pt_fraction",
+)
+
+#: learning-rate schedules of the training
+SCHEDULES = ("cosine", "onecycle", "none")
 
 TREE_NAME = "tree"
 
@@ -94,3 +154,45 @@ PROCESS_LABELS: dict[str, str] = {
 def all_branches() -> dict[str, np.dtype]:
     """Every JetClass branch jettag writes, with its dtype (jagged ones by element dtype)."""
     return {**PARTICLE_BRANCHES, **JET_BRANCHES, **LABEL_BRANCHES}
+
+
+def check_classes(signal: Sequence[str], background: Sequence[str], multiclass: bool) -> None:
+    """Refuse class definitions that make no sense: a label in both lists, or a multi-class tagger with a
+    single signal class (that is the binary tagger)."""
+    if not signal or not background:
+        raise ValueError(f"need signal and background labels, got signal {signal}, background {background}")
+    overlap = sorted(set(signal) & set(background))
+    if overlap:
+        raise ValueError(f"labels {', '.join(overlap)} are both signal and background")
+    if len(set(signal)) != len(signal):
+        raise ValueError(f"signal labels {list(signal)} repeat a label")
+    if multiclass and len(signal) < 2:
+        raise ValueError(
+            f"multi-class needs at least two signal labels, got {list(signal)}; one signal label against "
+            "the background is the binary tagger"
+        )
+
+
+def class_name(labels: Sequence[str]) -> str:
+    """The name of a class made of ``labels`` (their OR): each label without a ``label_`` prefix, joined by
+    ``_or_``: ``label_Tbqq`` is ``Tbqq``, ``[label_Wqq, label_Zqq]`` is ``Wqq_or_Zqq``, ``is_quark`` stays."""
+    return "_or_".join(label.removeprefix("label_") for label in labels)
+
+
+def class_names(signal: Sequence[str], background: Sequence[str], multiclass: bool) -> list[str]:
+    """The name of each class, by label value, after the user's label branches (:func:`class_name`).
+
+    Binary: ``[background, signal]``, e.g. ``["QCD", "Tbqq"]`` or ``["Gluon", "Quark"]``. Multi-class:
+    class 0 is the background, class i+1 is ``signal[i]``: ``["QCD", "Tbqq", "Wqq"]``.
+    """
+    check_classes(signal, background, multiclass)
+    if multiclass:
+        names = [class_name(background), *(class_name([label]) for label in signal)]
+    else:
+        names = [class_name(background), class_name(signal)]
+    if len(set(names)) != len(names):
+        raise ValueError(
+            f"the classes of signal {list(signal)} and background {list(background)} would share a name "
+            f"({', '.join(names)}); rename a label branch"
+        )
+    return names

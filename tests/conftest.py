@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from jettag.build import BuildSettings, build_split, fit_standardisation
-from jettag.generate import GenerationSettings, generate_shard
-from jettag.ingest import IngestSettings, ingest_file
+from jettag.features import build_split, fit_standardisation
+from jettag.generate import generate_shard
+from jettag.ingest import ingest_file
 from jettag.ingest.summary import summarize
+from jettag.settings import BuildSettings, GenerateSettings, IngestSettings
 
 SPLITS = ("train", "val", "test")
 
@@ -24,8 +25,8 @@ def generate_processes(out: Path, processes: tuple[str, ...], n_jets: int, seed:
     """One ROOT file (and its JSON summary beside it) of ``n_jets`` jets per process, default settings."""
     paths = {}
     for process in processes:
-        settings = GenerationSettings(process=process, seed=seed, n_jets=n_jets)
-        generate_shard(settings, out / f"{process}.root", out / f"{process}.json")
+        settings = GenerateSettings.create(jets_per_shard=n_jets)
+        generate_shard(process, seed, settings, out / f"{process}.root", out / f"{process}.json")
         paths[process] = out / f"{process}.root"
     return paths
 
@@ -45,7 +46,7 @@ def generated_summaries(generated: dict[str, Path]) -> dict[str, dict]:
 def ingested(generated: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     """Ingest shards of the shared sample per split, and the dataset summary."""
     out = tmp_path_factory.mktemp("ingested")
-    settings = IngestSettings(signal=["label_Tbqq"], background=["label_QCD"])
+    settings = IngestSettings.create(signal=["label_Tbqq"], background=["label_QCD"])
     shards: dict[str, list[Path]] = {split: [] for split in SPLITS}
     summaries = []
     for process, path in generated.items():
@@ -64,7 +65,7 @@ def built(ingested: tuple[dict, Path], tmp_path_factory: pytest.TempPathFactory)
     ``<dir>/<split>/{sequences,images,highlevel}.arrow`` and ``summary.json``, as in the workflow."""
     shards, summary = ingested
     out = tmp_path_factory.mktemp("built")
-    settings = BuildSettings(max_length=64, chunk_size=150)
+    settings = BuildSettings.create(max_length=64, chunk_size=150)
     fit_standardisation(shards["train"], settings, out / "standardisation.json")
     for split in SPLITS:
         build_split(split, shards[split], out / "standardisation.json", settings, out / split, summary)
@@ -87,16 +88,14 @@ def trained_runs(built: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     ``lstm/seed1``, ``lstm/seed2``, ``cnn/seed1`` and ``bdt/seed1``."""
     import warnings
 
+    from jettag.settings import TrainSettings
     from jettag.train import JetDataModule, train_model
     from jettag.train.bdt import train_bdt
 
     out = tmp_path_factory.mktemp("train")
     summary = json.loads((built / "train" / "summary.json").read_text())
+    settings = TrainSettings.create(max_epochs=4, accelerator="cpu", devices=1, lr=1e-2)
     common = {
-        "max_epochs": 4,
-        "accelerator": "cpu",
-        "devices": 1,
-        "lr": 1e-2,
         "standardisation": built / "standardisation.json",
         "build_info": {**summary["settings"], "features": summary["features"]},
     }
@@ -119,7 +118,7 @@ def trained_runs(built: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
                     seed=seed,
                 )
                 runs[f"{spec['name']}/seed{seed}"] = run_dir = out / spec["name"] / f"seed{seed}"
-                train_model(spec, data, run_dir, seed=seed, **common)
+                train_model(spec, data, run_dir, settings, seed, **common)
     runs["bdt/seed1"] = out / "bdt" / "seed1"
     train_bdt(
         built / "train" / "highlevel.arrow", built / "val" / "highlevel.arrow", runs["bdt/seed1"], seed=1

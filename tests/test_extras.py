@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jettag.build.sequences import Standardisation
 from jettag.cli import main
 from jettag.config import ConfigError, load_config
 from jettag.extras import EXTRAS, missing_extra
 from jettag.models import build_model
+from jettag.standardisation import Standardisation
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTALL = "pip install -e '.[reference]'"

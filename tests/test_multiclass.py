@@ -17,13 +17,16 @@ import pytest
 import yaml
 
 from jettag.artefact import load_bdt_tagger, load_tagger
-from jettag.build import BuildSettings, build_split, fit_standardisation
-from jettag.build.run import HIGH_LEVEL_FEATURES
 from jettag.cli import main
-from jettag.ingest import IngestSettings, ingest_file
+from jettag.features import build_split, fit_standardisation
+from jettag.features.run import load_highlevel
+from jettag.ingest import ingest_file
 from jettag.ingest.summary import summarize
+from jettag.jetclass import HIGH_LEVEL_FEATURES
 from jettag.report import write_report
-from jettag.train.bdt import BDTModel, export_trees, fit_bdt, load_highlevel
+from jettag.settings import BuildSettings, EvaluateSettings, IngestSettings
+from jettag.train.bdt import export_trees, fit_bdt
+from jettag.trees import BDTModel
 from tests.conftest import N_SAMPLE_JETS, generate_processes
 
 SPLITS = ("train", "val", "test")
@@ -45,7 +48,9 @@ def pipeline(generated: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
     out = tmp_path_factory.mktemp("multiclass")
     files = {**generated, **generate_processes(out, ("Wqq",), N_SAMPLE_JETS)}
 
-    settings = IngestSettings(signal=["label_Tbqq", "label_Wqq"], background=["label_QCD"], multiclass=True)
+    settings = IngestSettings.create(
+        signal=["label_Tbqq", "label_Wqq"], background=["label_QCD"], multiclass=True
+    )
     shards: dict[str, list[Path]] = {split: [] for split in SPLITS}
     for process, path in files.items():
         outputs = {split: out / "ingest" / process / f"{split}.arrow" for split in SPLITS}
@@ -55,7 +60,7 @@ def pipeline(generated: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
     summarize(sorted((out / "ingest").glob("*/summary.json")), out / "ingest" / "summary.json")
 
     build = out / "build"
-    build_settings = BuildSettings(max_length=64, chunk_size=150)
+    build_settings = BuildSettings.create(max_length=64, chunk_size=150)
     fit_standardisation(shards["train"], build_settings, build / "standardisation.json")
     for split in SPLITS:
         build_split(
@@ -70,13 +75,16 @@ def pipeline(generated: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
     model = out / "lstm.yaml"
     model.write_text(yaml.safe_dump(TINY_LSTM))
     train, evaluate = out / "train", out / "evaluate"
-    cpu = ["--accelerator", "cpu", "--devices", "1", "--max-epochs", "12", "--batch-size", "32"]
-    assert main(["-q", "train", "--model", str(model), "--build-dir", str(build),
-                 "--output-dir", str(train / "lstm"), "--seed", "1", "--lr", "0.01", *cpu]) == 0  # fmt: skip
-    assert main(["-q", "train-bdt", "--build-dir", str(build), "--output-dir", str(train / "bdt")]) == 0
+    cpu = {"accelerator": "cpu", "devices": 1, "max_epochs": 12, "batch_size": 32, "lr": 0.01}
+    settings = json.dumps({"train": cpu})
+    assert main(["-q", "train", "--model", str(model), "--build-dir", str(build), "--output-dir",
+                 str(train / "lstm"), "--seed", "1", "--settings", settings]) == 0  # fmt: skip
+    assert main(["-q", "train-bdt", "--build-dir", str(build), "--output-dir", str(train / "bdt"),
+                 "--seed", "1"]) == 0  # fmt: skip
+    few = json.dumps({"evaluate": {"bootstrap": 20}})
     for name in ("lstm", "bdt"):
         assert main(["-q", "evaluate", "--run-dir", str(train / name), "--build-dir", str(build),
-                     "--output-dir", str(evaluate / name), "--bootstrap", "20"]) == 0  # fmt: skip
+                     "--output-dir", str(evaluate / name), "--settings", few]) == 0  # fmt: skip
     return {"out": out, "build": build, "train": train, "evaluate": evaluate, "files": files}
 
 
@@ -133,8 +141,8 @@ def test_report_has_per_class_entries(pipeline):
     metrics = write_report(
         [pipeline["evaluate"] / "lstm", pipeline["evaluate"] / "bdt"],
         report,
+        EvaluateSettings.create(pt_bins=[550, 600, 650]),
         ingest_summary=pipeline["out"] / "ingest" / "summary.json",
-        pt_bins=[550, 600, 650],
     )
     written = json.loads((report / "metrics.json").read_text())
     assert written["classes"] == CLASSES
@@ -194,7 +202,7 @@ def test_balancing_keeps_every_class_at_the_smallest_count(pipeline, tmp_path):
         "train",
         sorted(ingest.glob("*/train.arrow")),
         pipeline["build"] / "standardisation.json",
-        BuildSettings(max_length=16, chunk_size=150, balance=True),
+        BuildSettings.create(max_length=16, chunk_size=150, balance=True),
         tmp_path,
         ingest / "summary.json",
     )

@@ -5,16 +5,16 @@
 order: ``label``, ``score`` = signal probability, and the observers ``jet_pt``, ``jet_eta``, ``jet_phi``,
 ``jet_mass``, ``jet_sdmass``, ``tau21``, ``tau32``, ``jet_nparticles``, ``jet_lead_pt_fraction``), so new
 plots need no rerun, and
-``metrics.json`` (the figures of merit of :func:`jettag.evaluate.metrics.binary_metrics` plus the model's
+``metrics.json`` (the figures of merit of :func:`jettag.metrics.binary_metrics` plus the model's
 size, training time and throughputs).
 
 A multi-class tagger's ``scores.parquet`` has one ``score_<class>`` column per class (the softmax
 probabilities, ``label`` the class index) instead of ``score``, and its ``metrics.json`` ``test`` holds
-:func:`jettag.evaluate.metrics.multiclass_metrics`: the overall accuracy and, per signal class, the binary
+:func:`jettag.metrics.multiclass_metrics`: the overall accuracy and, per signal class, the binary
 figures of merit of that class against the background.
 
 Network taggers are read back with :func:`jettag.artefact.load_tagger`; the BDT with
-:func:`jettag.train.bdt.load_bdt`. Sequences are scored in batches of similar length (sorted within each
+:func:`jettag.artefact.load_bdt_tagger`. Sequences are scored in batches of similar length (sorted within each
 chunk read, scores put back in jet order), so padding costs little.
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,27 +32,15 @@ import pandas as pd
 import torch
 
 from jettag import __version__
-from jettag.artefact import TrainedTagger, load_tagger
-from jettag.evaluate.metrics import binary_metrics, multiclass_metrics
-from jettag.jetclass import BINARY_LABEL_NAMES
+from jettag.artefact import TrainedTagger, load_bdt_tagger, load_tagger, read_artefact
+from jettag.features.run import load_highlevel
+from jettag.jetclass import OBSERVERS
+from jettag.metrics import binary_metrics, multiclass_metrics
+from jettag.settings import EvaluateSettings
 from jettag.shards import iterate_shard, read_shard
-from jettag.train.bdt import load_bdt, load_highlevel
 from jettag.train.data import collate_images, collate_sequences
 
-__all__ = ["OBSERVERS", "evaluate_run", "score_bdt", "score_network"]
-
-#: per-jet columns carried from ``highlevel.arrow`` into ``scores.parquet`` beside label and score
-OBSERVERS = (
-    "jet_pt",
-    "jet_eta",
-    "jet_phi",
-    "jet_mass",
-    "jet_sdmass",
-    "tau21",
-    "tau32",
-    "jet_nparticles",
-    "jet_lead_pt_fraction",
-)
+__all__ = ["evaluate_run", "score_bdt", "score_network"]
 
 
 def _observers(build_dir: Path, split: str) -> pd.DataFrame:
@@ -65,7 +54,9 @@ def _observers(build_dir: Path, split: str) -> pd.DataFrame:
     return pd.DataFrame({name: ak.to_numpy(jets[name]) for name in ("label", *OBSERVERS)})
 
 
-def _sequence_chunks(path: Path, names: list[str], chunk_size: int):
+def _sequence_chunks(
+    path: Path, names: list[str], chunk_size: int
+) -> Iterator[tuple[list[np.ndarray], np.ndarray]]:
     """(values per jet, labels) for each chunk of a ``sequences.arrow`` shard, features in ``names`` order."""
     for chunk in iterate_shard(path, chunk_size):
         features = chunk.features
@@ -90,7 +81,9 @@ def score_network(
     path = build_dir / split / ("sequences.arrow" if kind == "sequence" else "images.arrow")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such shard; run the build stage for the {split} split first")
-    scores, labels, seconds, warm = [], [], 0.0, False
+    scores: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    seconds, warm = 0.0, False
 
     def forward(batch: dict[str, torch.Tensor]) -> np.ndarray:
         nonlocal seconds, warm
@@ -107,7 +100,7 @@ def score_network(
             if min((len(j) for j in jets), default=1) == 0:
                 raise ValueError(f"{path}: a jet without constituents cannot be scored by a recurrent tagger")
             order = np.argsort([len(j) for j in jets], kind="stable")
-            chunk_scores = [None] * len(jets)
+            chunk_scores: list[Any] = [None] * len(jets)
             for start in range(0, len(order), batch_size):
                 rows = order[start : start + batch_size]
                 batch_scores = forward(collate_sequences([(jets[i], 0) for i in rows]))
@@ -129,20 +122,19 @@ def score_network(
 def score_bdt(run_dir: str | Path, build_dir: str | Path, split: str = "test") -> tuple[np.ndarray, float]:
     """``(probabilities, seconds)`` of the BDT trained into ``run_dir`` on the ``split`` jets: the signal
     probability per jet, or for a multi-class BDT the class probabilities ``[n_jets, n_classes]``."""
-    model = load_bdt(run_dir)
-    n_labels = 2 if model.n_classes == 1 else model.n_classes
-    X, _ = load_highlevel(Path(build_dir) / split / "highlevel.arrow", model.features, n_labels)
+    bdt = load_bdt_tagger(run_dir)
+    X, _ = load_highlevel(Path(build_dir) / split / "highlevel.arrow", bdt.features, len(bdt.label_names))
     began = time.perf_counter()
-    scores = model.predict_proba(X)
+    scores = bdt.model.predict_proba(X)
     return scores, time.perf_counter() - began
 
 
 def _training_facts(run_dir: Path, build_dir: Path) -> dict[str, Any]:
     """Name, kind, parameter count, training time and training throughput from the run's artefact."""
-    artefact = json.loads((run_dir / "artefact.json").read_text())
+    artefact = read_artefact(run_dir)
     train_summary = build_dir / "train" / "summary.json"
     n_train = json.loads(train_summary.read_text())["jets_out"] if train_summary.is_file() else None
-    if "metrics" in artefact:  # the BDT
+    if artefact["kind"] == "bdt":
         metrics = artefact["metrics"]
         return {
             "model": "bdt",
@@ -154,7 +146,7 @@ def _training_facts(run_dir: Path, build_dir: Path) -> dict[str, Any]:
             "val_auc": metrics["val_auc"],
             "val_auc_vs_background": metrics.get("val_auc_vs_background"),
             "train_jets_per_second": None,
-            "label_names": artefact.get("label_names", list(BINARY_LABEL_NAMES)),
+            "label_names": artefact["label_names"],
         }
     seconds = artefact["train_seconds"]
     epochs = artefact["epochs_trained"]
@@ -176,14 +168,16 @@ def evaluate_run(
     run_dir: str | Path,
     build_dir: str | Path,
     output_dir: str | Path,
+    settings: EvaluateSettings | None = None,
     split: str = "test",
-    signal_efficiencies: tuple[float, ...] = (0.3, 0.5),
-    bootstrap: int = 200,
-    batch_size: int = 1024,
     threads: int | None = None,
 ) -> dict[str, Any]:
     """Score ``split`` with the tagger trained into ``run_dir``; write ``scores.parquet`` and
-    ``metrics.json`` into ``output_dir``; return the metrics."""
+    ``metrics.json`` into ``output_dir``; return the metrics. ``settings``: the ``evaluate`` section
+    (signal efficiencies of the rejection, bootstrap resamples, jets scored at a time); None: the
+    schema's defaults."""
+    settings = settings or EvaluateSettings.create()
+    signal_efficiencies, bootstrap = settings.signal_efficiencies, settings.bootstrap
     run_dir, build_dir, output_dir = Path(run_dir), Path(build_dir), Path(output_dir)
     if threads:
         torch.set_num_threads(threads)
@@ -194,7 +188,7 @@ def evaluate_run(
         label_names = facts.pop("label_names")
     else:
         tagger = load_tagger(run_dir)
-        scores, labels, seconds = score_network(tagger, build_dir, split, batch_size)
+        scores, labels, seconds = score_network(tagger, build_dir, split, settings.batch_size)
         label_names = tagger.label_names
         if len(labels) != len(table) or not np.array_equal(labels, table["label"].to_numpy()):
             raise ValueError(
@@ -222,6 +216,7 @@ def evaluate_run(
         "label_names": label_names,
         "test": metrics,
         "inference_jets_per_second": len(table) / seconds if seconds > 0 else None,
+        "settings": settings.to_dict(),
         "jettag_version": __version__,
     }
     (output_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -6,9 +6,9 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,9 +30,10 @@ from jettag.jetclass import PROCESS_LABELS
 from jettag.particles import Particles
 from jettag.progress import Progress
 from jettag.rootio import JetClassWriter
+from jettag.settings import GenerateSettings
 from jettag.shards import write_text_atomically
 
-__all__ = ["GenerationSettings", "generate_shard"]
+__all__ = ["generate_shard"]
 
 log = logging.getLogger(__name__)
 
@@ -45,45 +46,16 @@ DECAY_MATCHING: dict[str, tuple[Callable[[Particles], dict[str, np.ndarray]], tu
 }
 
 
-@dataclass(frozen=True)
-class GenerationSettings:
-    """Everything that fixes a shard's content: same settings, same jets."""
-
-    process: str
-    seed: int
-    n_jets: int
-    sqrt_s: float = 14000.0
-    jet_r: float = 0.8
-    pt_min: float = 550.0
-    pt_max: float = 650.0
-    eta_max: float = 2.0
-    pthat_min: float | None = None
-    pthat_max: float | None = None
-    batch_events: int = 100
-    pythia: tuple[str, ...] = field(default_factory=tuple)
-    #: a detector card (built-in name ``atlas`` or ``cms``, or a YAML file), or ``none`` for particle level
-    detector: str = "atlas"
-
-    def __post_init__(self) -> None:
-        if self.process not in PROCESS_LABELS:
-            raise ValueError(f"unknown process '{self.process}' (known: {', '.join(PROCESS_LABELS)})")
-        if self.n_jets < 1:
-            raise ValueError(f"n_jets must be at least 1, got {self.n_jets}")
-        if not self.pt_min < self.pt_max:
-            raise ValueError(f"pt_min ({self.pt_min}) must be below pt_max ({self.pt_max})")
-
-    @property
-    def pthat_window(self) -> tuple[float, float]:
-        """Pythia's pTHat window; by default 10% wider than the jet pT window on each side."""
-        lo = self.pthat_min if self.pthat_min is not None else 0.9 * self.pt_min
-        hi = self.pthat_max if self.pthat_max is not None else 1.1 * self.pt_max
-        return lo, hi
-
-
 def generate_shard(
-    settings: GenerationSettings, output: str | Path, summary: str | Path | None = None
-) -> dict:
-    """Generate ``settings.n_jets`` jets into ``output``; return (and optionally write) the counts.
+    process: str,
+    seed: int,
+    settings: GenerateSettings,
+    output: str | Path,
+    summary: str | Path | None = None,
+) -> dict[str, Any]:
+    """Generate ``settings.jets_per_shard`` jets of ``process`` with the Pythia seed ``seed`` into
+    ``output``; return (and optionally write) the counts. The same process, seed and settings give the
+    same jets.
 
     The visible final state goes through the detector card ``settings.detector`` (none: particle level),
     and jets are clustered from its energy-flow objects. Every jet in the pT/|eta| window is written for
@@ -91,15 +63,16 @@ def generate_shard(
     written, for W and Z only jets that contain both quarks of the boson's decay, and the others are
     counted as ``unmatched``.
     """
-    label = PROCESS_LABELS[settings.process]
+    if process not in PROCESS_LABELS:
+        raise ValueError(f"unknown process '{process}' (known: {', '.join(PROCESS_LABELS)})")
+    label = PROCESS_LABELS[process]
+    n_jets = settings.jets_per_shard
     selection = JetSelection(settings.jet_r, settings.pt_min, settings.pt_max, settings.eta_max)
-    pythia = make_pythia(
-        settings.process, settings.seed, settings.sqrt_s, *settings.pthat_window, settings.pythia
-    )
+    pythia = make_pythia(process, seed, settings.sqrt_s, *settings.pthat_window, settings.pythia)
     table = ParticleTable(pythia.particleData)
     card = None if settings.detector == "none" else load_card(settings.detector)
     # the detector's own random stream, fixed by the shard's seed like Pythia's
-    rng = np.random.default_rng(np.random.SeedSequence([settings.seed, 0xDE7EC7]))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xDE7EC7]))
     detector_counts = DetectorCounts()
     detector_seconds = 0.0
     eta_limit = settings.eta_max + 2 * settings.jet_r
@@ -111,11 +84,11 @@ def generate_shard(
         "jets_not_needed": 0,
         "jets_written": 0,
     }
-    progress = Progress(log, f"{settings.process} seed {settings.seed}", settings.n_jets, "jets")
+    progress = Progress(log, f"{process} seed {seed}", n_jets, "jets")
     start = time.perf_counter()
 
     with JetClassWriter(output) as writer:
-        while counts["jets_written"] < settings.n_jets:
+        while counts["jets_written"] < n_jets:
             batch = pythia.nextBatch(settings.batch_events)
             counts["events"] += len(batch)
             counts["events_failed"] += settings.batch_events - len(batch)
@@ -131,17 +104,17 @@ def generate_shard(
                 detector_seconds += time.perf_counter() - tick
             jets = cluster_jets(particles, selection)
             counts["jets_in_window"] += len(jets)
-            if settings.process in DECAY_MATCHING:
-                find_decays, partons = DECAY_MATCHING[settings.process]
+            if process in DECAY_MATCHING:
+                find_decays, partons = DECAY_MATCHING[process]
                 matched = match_decays(jets, find_decays(events), partons, settings.jet_r)
                 counts["jets_unmatched"] += int((~matched).sum())
                 jets = jets.subset(matched)
-            take = min(len(jets), settings.n_jets - counts["jets_written"])
+            take = min(len(jets), n_jets - counts["jets_written"])
             counts["jets_not_needed"] += len(jets) - take
             if take:
                 writer.write(jetclass_columns(jets.subset(np.arange(take)), settings.jet_r, label))
                 counts["jets_written"] += take
-            if counts["jets_written"] < settings.n_jets:
+            if counts["jets_written"] < n_jets:
                 progress.update(counts["jets_written"], f"{counts['events']} events")
     progress.update(counts["jets_written"], f"{counts['events']} events", final=True)
 
@@ -149,7 +122,9 @@ def generate_shard(
     result = {
         "jettag_version": __version__,
         "output": str(output),
-        "settings": {**asdict(settings), "pythia": list(settings.pythia)},
+        "process": process,
+        "seed": seed,
+        "settings": settings.to_dict(),
         "counts": counts,
         "detector": (
             {**card.provenance(), "counts": detector_counts.as_dict(), "seconds": round(detector_seconds, 3)}

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import awkward as ak
 import numpy as np
 import vector
 
+from jettag.jetclass import PID_BRANCHES
 from jettag.particles import Particles
 from jettag.substructure import n_subjettiness, soft_drop_mass
 
+if TYPE_CHECKING:
+    from jettag.settings import IngestSettings
+
 __all__ = [
     "DROP_REASONS",
-    "PID_BRANCHES",
-    "Selection",
-    "check_classes",
-    "class_name",
-    "class_names",
     "prepare_chunk",
 ]
 
@@ -33,68 +32,8 @@ DROP_REASONS = (
     "outside_eta",
 )
 
-PID_BRANCHES = (
-    "part_charge",
-    "part_isChargedHadron",
-    "part_isNeutralHadron",
-    "part_isPhoton",
-    "part_isElectron",
-    "part_isMuon",
-)
 _MOMENTA = ("part_px", "part_py", "part_pz", "part_energy")
 _COMPONENTS = ("px", "py", "pz", "E")
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Optional kinematic cuts of the ingest stage (None: no cut) and the jet radius for substructure."""
-
-    pt_min: float | None = None
-    pt_max: float | None = None
-    eta_max: float | None = None
-    jet_r: float = 0.8
-
-
-def check_classes(signal: Sequence[str], background: Sequence[str], multiclass: bool) -> None:
-    """Refuse class definitions that make no sense: a label in both lists, or a multi-class tagger with a
-    single signal class (that is the binary tagger)."""
-    if not signal or not background:
-        raise ValueError(f"need signal and background labels, got signal {signal}, background {background}")
-    overlap = sorted(set(signal) & set(background))
-    if overlap:
-        raise ValueError(f"labels {', '.join(overlap)} are both signal and background")
-    if len(set(signal)) != len(signal):
-        raise ValueError(f"signal labels {list(signal)} repeat a label")
-    if multiclass and len(signal) < 2:
-        raise ValueError(
-            f"multi-class needs at least two signal labels, got {list(signal)}; one signal label against "
-            "the background is the binary tagger"
-        )
-
-
-def class_name(labels: Sequence[str]) -> str:
-    """The name of a class made of ``labels`` (their OR): each label without a ``label_`` prefix, joined by
-    ``_or_``: ``label_Tbqq`` is ``Tbqq``, ``[label_Wqq, label_Zqq]`` is ``Wqq_or_Zqq``, ``is_quark`` stays."""
-    return "_or_".join(label.removeprefix("label_") for label in labels)
-
-
-def class_names(signal: Sequence[str], background: Sequence[str], multiclass: bool) -> list[str]:
-    """The name of each class, by label value, after the user's label branches (:func:`class_name`).
-
-    Binary: ``[background, signal]``, e.g. ``["QCD", "Tbqq"]`` or ``["Gluon", "Quark"]``. Multi-class:
-    class 0 is the background, class i+1 is ``signal[i]``: ``["QCD", "Tbqq", "Wqq"]``.
-    """
-    check_classes(signal, background, multiclass)
-    if multiclass:
-        names = [class_name(background), *(class_name([label]) for label in signal)]
-    else:
-        names = [class_name(background), class_name(signal)]
-    if len(set(names)) != len(names):
-        raise ValueError(
-            f"the classes of signal {list(signal)} and background {list(background)} would share a name "
-            f"({', '.join(names)}); rename a label branch"
-        )
-    return names
 
 
 #: the largest number a shard's float32 column holds; anything beyond it would be stored as inf
@@ -142,7 +81,7 @@ def prepare_chunk(
     chunk: ak.Array,
     signal: Sequence[str],
     background: Sequence[str],
-    selection: Selection,
+    selection: IngestSettings,
     multiclass: bool = False,
 ) -> tuple[ak.Array, np.ndarray, dict[str, int]]:
     """Validate and complete one chunk.
@@ -251,9 +190,9 @@ def _complete_jets(
         dphi = (flat.phi - jet_phi + np.pi) % (2 * np.pi) - np.pi
         out["part_deta"] = ak.unflatten(deta.astype(np.float32), counts)
         out["part_dphi"] = ak.unflatten(dphi.astype(np.float32), counts)
-    if all(name in chunk.fields for name in PID_BRANCHES):
+    if all(name in chunk.fields for name in PID_BRANCHES.values()):
         out["part_charge"] = ak.values_astype(chunk["part_charge"], np.float32)
-        for name in PID_BRANCHES[1:]:
+        for name in list(PID_BRANCHES.values())[1:]:
             out[name] = ak.values_astype(chunk[name] != 0, np.int8)
     for name, values in jet.items():
         out[name] = values.astype(np.float32)

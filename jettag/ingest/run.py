@@ -6,7 +6,6 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,42 +14,18 @@ import numpy as np
 
 from jettag import __version__
 from jettag.ingest.errors import IngestError
-from jettag.ingest.prepare import DROP_REASONS, Selection, class_names, prepare_chunk
+from jettag.ingest.prepare import DROP_REASONS, prepare_chunk
 from jettag.ingest.readers import iterate_file
-from jettag.ingest.split import SPLIT_BY, SPLITS, assign_splits, jet_uniform, split_of_file
+from jettag.ingest.split import SPLIT_BY, assign_splits, jet_uniform, split_of_file
 from jettag.ingest.summary import add_counts, split_counts
+from jettag.jetclass import SPLITS
 from jettag.progress import Progress
+from jettag.settings import IngestSettings
 from jettag.shards import ShardWriter, write_text_atomically
 
 __all__ = ["IngestSettings", "ingest_file"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class IngestSettings:
-    """What ingest needs beyond the file: classes, cuts, split, chunking and what to do with bad files.
-
-    ``multiclass``: each ``signal`` label is a class of its own (label i+1), the ``background`` labels
-    together class 0; otherwise signal is 1 and background 0."""
-
-    signal: list[str]
-    background: list[str]
-    selection: Selection = field(default_factory=Selection)
-    fractions: Mapping[str, float] = field(default_factory=lambda: {"train": 0.6, "val": 0.2, "test": 0.2})
-    split_seed: int = 0
-    #: ``hash``: per jet, by fractions and seed; ``file``: every jet to the split the file's name says
-    split_by: str = "hash"
-    chunk_size: int = 20000
-    on_bad_file: str = "error"
-    branch_map: Mapping[str, str] = field(default_factory=dict)
-    tree: str = "tree"
-    multiclass: bool = False
-
-    @property
-    def label_names(self) -> list[str]:
-        """Class names by label value (:func:`jettag.ingest.prepare.class_names`)."""
-        return class_names(self.signal, self.background, self.multiclass)
 
 
 class _SplitWriters:
@@ -106,7 +81,7 @@ def ingest_file(
             path, labels, settings.chunk_size, settings.branch_map, settings.tree
         ):
             jets, kept, dropped = prepare_chunk(
-                chunk, settings.signal, settings.background, settings.selection, settings.multiclass
+                chunk, settings.signal, settings.background, settings, settings.multiclass
             )
             counts["jets_read"] += len(chunk)
             counts["jets_kept"] += len(jets)
@@ -117,7 +92,7 @@ def ingest_file(
             if settings.split_by == "file":
                 split = np.full(len(entries), SPLITS.index(split_of_file(path)))
             else:
-                split = assign_splits(jet_uniform(path, entries, settings.split_seed), settings.fractions)
+                split = assign_splits(jet_uniform(path, entries, settings.split_seed), settings.splits)
             jets = ak.with_field(jets, entries.astype(np.int64), "entry")
             for i, name in enumerate(SPLITS):
                 part = jets[split == i]

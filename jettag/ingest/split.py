@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SPLITS", "SPLIT_BY", "assign_splits", "jet_uniform", "split_of_file"]
+from jettag.jetclass import SPLITS
 
-SPLITS = ("train", "val", "test")
+__all__ = ["SPLIT_BY", "assign_splits", "jet_uniform", "split_of_file"]
 
 #: how jets are split: by a hash of file name and entry, or by the split each file's name says
 SPLIT_BY = ("hash", "file")

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 
 from jettag.ingest.prepare import DROP_REASONS
-from jettag.ingest.split import SPLITS
-from jettag.jetclass import BINARY_LABEL_NAMES
+from jettag.jetclass import BINARY_LABEL_NAMES, SPLITS
 from jettag.shards import write_text_atomically
 
 __all__ = ["add_counts", "split_counts", "summarize"]

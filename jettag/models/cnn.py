@@ -1,6 +1,6 @@
 """Jet-image CNN baseline: convolution blocks over the (Delta eta, Delta phi) image, then dense layers.
 
-The images are those of :func:`jettag.build.images.jet_images` (one channel, pT as intensity, typically
+The images are those of :func:`jettag.features.images.jet_images` (one channel, pT as intensity, typically
 33, 37 or 40 pixels a side). Each block halves the image (max pooling, rounding down), so the size of the
 flattened features depends on the image size; it is measured with one dummy forward pass at construction.
 """
@@ -83,4 +83,5 @@ class ImageCNN(nn.Module):
                 f"expected images [batch, 1, {self.image_size}, {self.image_size}] or "
                 f"[batch, {self.image_size}, {self.image_size}], got shape {tuple(x.shape)}"
             )
-        return self.head(self.features(x))
+        logits: Tensor = self.head(self.features(x))
+        return logits

@@ -15,18 +15,18 @@ import difflib
 import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from torch import nn
 
-from jettag.config import ConfigError, read_yaml
 from jettag.models.cnn import ImageCNN
 from jettag.models.particlenet import POINT_FEATURES, ParticleCloudTagger
 from jettag.models.pfn import ParticleFlowNetwork
 from jettag.models.recurrent import ACTIVATIONS, CELLS, NONLINEARITIES, READOUTS, RecurrentTagger
+from jettag.schema import ConfigError, read_yaml
 
 if TYPE_CHECKING:
-    from jettag.build.sequences import Standardisation
+    from jettag.standardisation import Standardisation
 
 __all__ = ["MODEL_KINDS", "build_model", "load_model_config", "n_parameters", "validate_model_config"]
 
@@ -216,9 +216,17 @@ def load_model_config(path: str | Path) -> dict[str, Any]:
     return validate_model_config(read_yaml(path, "model configuration"), source=path)
 
 
+class _Points(TypedDict):
+    """ParticleNet's point columns of ``x`` and their standardisation (mean, standard deviation)."""
+
+    point_index: list[int]
+    point_mean: list[float]
+    point_std: list[float]
+
+
 def _points(
     name: str, feature_names: Sequence[str] | None, standardisation: Standardisation | None
-) -> dict[str, list[Any]]:
+) -> _Points:
     """ParticleNet's point columns and their standardisation, from the data's features."""
     if feature_names is None or standardisation is None:
         raise ValueError(

@@ -52,7 +52,8 @@ def weaver_particlenet() -> type[nn.Module]:
     logging.getLogger("weaver").setLevel(logging.WARNING)
     from weaver.nn.model.ParticleNet import ParticleNet
 
-    return ParticleNet
+    particlenet: type[nn.Module] = ParticleNet
+    return particlenet
 
 
 class ParticleCloudTagger(nn.Module):
@@ -65,6 +66,10 @@ class ParticleCloudTagger(nn.Module):
     standardised Delta eta and Delta phi, ``point_mean`` and ``point_std`` their standardisation (see the
     module docstring); the data decide them, :func:`jettag.models.build_model` fills them in.
     """
+
+    point_index: Tensor
+    point_mean: Tensor
+    point_std: Tensor
 
     def __init__(
         self,
@@ -117,10 +122,11 @@ class ParticleCloudTagger(nn.Module):
 
     def forward(self, x: Tensor, lengths: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         """Logits ``[batch, n_classes]`` for padded ``x`` ``[batch, time, features]`` with ``lengths``
-        ``[batch]`` (or the ``mask`` of :func:`jettag.build.sequences.pad`)."""
+        ``[batch]`` (or the ``mask`` of :func:`jettag.features.sequences.pad`)."""
         real = real_mask(x, lengths, mask)
         missing = self.min_length - x.shape[1]
         if missing > 0:
             x = nn.functional.pad(x, (0, 0, 0, missing))
             real = nn.functional.pad(real, (0, missing))
-        return self.particlenet(*self.particlenet_inputs(x, real))
+        logits: Tensor = self.particlenet(*self.particlenet_inputs(x, real))
+        return logits

@@ -25,25 +25,26 @@ def real_mask(x: Tensor, lengths: Tensor | None, mask: Tensor | None) -> Tensor:
     from ``lengths`` ``[batch]`` (each in ``[0, time]``) or ``mask``, after checking them against ``x``."""
     if x.ndim != 3:
         raise ValueError(f"expected padded input [batch, time, features], got shape {tuple(x.shape)}")
-    if lengths is None and mask is None:
-        raise ValueError("padded input needs its lengths (or a mask) to tell constituents from padding")
-    positions = torch.arange(x.shape[1], device=x.device)
-    if lengths is not None:
-        lengths = torch.as_tensor(lengths).to(device=x.device, dtype=torch.int64)
-        if lengths.shape != (x.shape[0],):
-            raise ValueError(f"expected lengths [batch] = [{x.shape[0]}], got shape {tuple(lengths.shape)}")
-        if x.shape[0] and (int(lengths.min()) < 0 or int(lengths.max()) > x.shape[1]):
+    if lengths is None:
+        if mask is None:
+            raise ValueError("padded input needs its lengths (or a mask) to tell constituents from padding")
+        real = mask.to(device=x.device, dtype=torch.bool)
+        if real.shape != x.shape[:2]:
             raise ValueError(
-                f"lengths must lie in [0, {x.shape[1]}] (the padded length); got lengths from "
-                f"{int(lengths.min())} to {int(lengths.max())}"
+                f"expected mask [batch, time] = {list(x.shape[:2])}, got shape {tuple(real.shape)}"
             )
-        real = positions < lengths[:, None]
-        if mask is not None and not torch.equal(mask.to(device=x.device, dtype=torch.bool), real):
-            raise ValueError("mask disagrees with the lengths")
         return real
-    real = mask.to(device=x.device, dtype=torch.bool)
-    if real.shape != x.shape[:2]:
-        raise ValueError(f"expected mask [batch, time] = {list(x.shape[:2])}, got shape {tuple(real.shape)}")
+    lengths = torch.as_tensor(lengths).to(device=x.device, dtype=torch.int64)
+    if lengths.shape != (x.shape[0],):
+        raise ValueError(f"expected lengths [batch] = [{x.shape[0]}], got shape {tuple(lengths.shape)}")
+    if x.shape[0] and (int(lengths.min()) < 0 or int(lengths.max()) > x.shape[1]):
+        raise ValueError(
+            f"lengths must lie in [0, {x.shape[1]}] (the padded length); got lengths from "
+            f"{int(lengths.min())} to {int(lengths.max())}"
+        )
+    real = torch.arange(x.shape[1], device=x.device) < lengths[:, None]
+    if mask is not None and not torch.equal(mask.to(device=x.device, dtype=torch.bool), real):
+        raise ValueError("mask disagrees with the lengths")
     return real
 
 
@@ -98,5 +99,6 @@ class ParticleFlowNetwork(nn.Module):
 
     def forward(self, x: Tensor, lengths: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         """Logits ``[batch, n_classes]`` for padded ``x`` ``[batch, time, features]`` with ``lengths``
-        ``[batch]`` (or the ``mask`` of :func:`jettag.build.sequences.pad`)."""
-        return self.f(self.latent(x, real_mask(x, lengths, mask)))
+        ``[batch]`` (or the ``mask`` of :func:`jettag.features.sequences.pad`)."""
+        logits: Tensor = self.f(self.latent(x, real_mask(x, lengths, mask)))
+        return logits

@@ -30,7 +30,18 @@ NONLINEARITIES = ("tanh", "relu")
 #: activations of the embedding and of the hidden layers of the head
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 
-_CELL_MODULES: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+def _recurrent_layer(
+    cell: str, input_size: int, hidden_size: int, bidirectional: bool, nonlinearity: str
+) -> nn.RNNBase:
+    """One batch-first recurrent layer of ``cell``; ``nonlinearity`` applies to the Elman cell only."""
+    if cell == "lstm":
+        return nn.LSTM(input_size, hidden_size, bidirectional=bidirectional, batch_first=True)
+    if cell == "gru":
+        return nn.GRU(input_size, hidden_size, bidirectional=bidirectional, batch_first=True)
+    return nn.RNN(
+        input_size, hidden_size, bidirectional=bidirectional, batch_first=True, nonlinearity=nonlinearity
+    )
 
 
 def _choice(value: str, allowed: Sequence[str], what: str) -> str:
@@ -140,15 +151,14 @@ class RecurrentTagger(nn.Module):
         self.embedding = (
             nn.Sequential(nn.Linear(n_features, embed_dim), ACTIVATIONS[activation]()) if embed_dim else None
         )
-        extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
         state_size = hidden_size * (2 if bidirectional else 1)
         self.layers = nn.ModuleList(
-            _CELL_MODULES[cell](
+            _recurrent_layer(
+                cell,
                 (embed_dim or n_features) if i == 0 else state_size,
                 hidden_size,
-                bidirectional=bidirectional,
-                batch_first=True,
-                **extra,
+                bidirectional,
+                nonlinearity,
             )
             for i in range(num_layers)
         )
@@ -177,9 +187,12 @@ class RecurrentTagger(nn.Module):
         """The lengths of padded input ``x``, after checking ``lengths`` and ``mask`` against it."""
         if x.ndim != 3:
             raise ValueError(f"expected padded input [batch, time, features], got shape {tuple(x.shape)}")
-        if lengths is None and mask is None:
+        if lengths is not None:
+            source = lengths
+        elif mask is not None:
+            source = mask.sum(dim=1)
+        else:
             raise ValueError("padded input needs its lengths (or a mask) to tell constituents from padding")
-        source = lengths if lengths is not None else mask.sum(dim=1)
         real_lengths = torch.as_tensor(source).to(device="cpu", dtype=torch.int64)
         if real_lengths.shape != (x.shape[0],):
             raise ValueError(
@@ -207,7 +220,7 @@ class RecurrentTagger(nn.Module):
             ):
                 raise ValueError(
                     "mask must be True on the first `length` positions of each jet and False after them, "
-                    "as jettag.build.sequences.pad writes it; it disagrees with the lengths"
+                    "as jettag.features.sequences.pad writes it; it disagrees with the lengths"
                 )
 
     def _pack(
@@ -221,14 +234,16 @@ class RecurrentTagger(nn.Module):
         real_lengths = self._lengths(x, lengths, mask)
         return pack_padded_sequence(x, real_lengths, batch_first=True, enforce_sorted=False), x.shape[1]
 
-    def _recur_padded(self, x: Tensor) -> Tensor:
-        """Embedding and the stacked recurrent layers run over the padded tensor, padding included.
+    def recur_padded(self, x: Tensor) -> Tensor:
+        """Embedding and the stacked recurrent layers run over the padded tensor ``[batch, time, features]``,
+        padding included, without packing: the padded recurrence that the ONNX export traces.
 
         Only for unidirectional layers: the state at a real position depends on that position and earlier
-        ones only, so the real positions come out exactly as with packing, and the read-outs mask the rest.
-        On the CPU this is 2-3x faster than packing (benchmarks/training_throughput.py).
+        ones only, so the real positions must come out exactly as with the packed :meth:`forward`, and the
+        read-outs mask the rest. On the CPU this is 2-3x faster than packing
+        (benchmarks/training_throughput.py).
         """
-        sequence = x if self.embedding is None else self.embedding(x)
+        sequence: Tensor = x if self.embedding is None else self.embedding(x)
         for i, layer in enumerate(self.layers):
             inputs = sequence
             if i > 0:
@@ -265,7 +280,7 @@ class RecurrentTagger(nn.Module):
             real_lengths = self._lengths(x, lengths, mask)
             inside = torch.arange(x.shape[1], device=x.device) < real_lengths.to(x.device)[:, None]
             # zero the padding: garbage there would reach the real positions' gradients through the recursion
-            states = self._recur_padded(
+            states = self.recur_padded(
                 torch.where(inside[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
             )
         real_lengths = real_lengths.to(states.device)
@@ -284,6 +299,7 @@ class RecurrentTagger(nn.Module):
         if self.readout == "mean":
             summed = (states * real[..., None]).sum(dim=1)
             return summed / real_lengths[:, None].to(states.dtype), None
+        assert self.score is not None
         scores = self.score(states).squeeze(-1).masked_fill(~real, float("-inf"))
         weights = torch.softmax(scores, dim=1)
         return (weights[..., None] * states).sum(dim=1), weights
@@ -292,12 +308,14 @@ class RecurrentTagger(nn.Module):
         self, x: Tensor | PackedSequence, lengths: Tensor | None = None, mask: Tensor | None = None
     ) -> Tensor:
         """Logits ``[batch, n_classes]`` for padded ``x`` ``[batch, time, features]`` with ``lengths``
-        ``[batch]`` (and/or the ``mask`` of :func:`jettag.build.sequences.pad`), or for a ``PackedSequence``.
+        ``[batch]`` (and/or the ``mask`` of :func:`jettag.features.sequences.pad`), or for a
+        ``PackedSequence``.
 
         Lengths may live on any device (they are moved to the CPU for packing); every length must be >= 1.
         """
         pooled, _ = self._encode(x, lengths, mask)
-        return self.head(pooled)
+        logits: Tensor = self.head(pooled)
+        return logits
 
     def attention_weights(
         self, x: Tensor | PackedSequence, lengths: Tensor | None = None, mask: Tensor | None = None
@@ -310,6 +328,7 @@ class RecurrentTagger(nn.Module):
                 f"attention_weights needs readout='attention'; this tagger reads out {self.readout!r}"
             )
         _, weights = self._encode(x, lengths, mask)
+        assert weights is not None
         return weights
 
     def final_states(self, x: Tensor, lengths: Tensor) -> Tensor:
@@ -322,7 +341,7 @@ class RecurrentTagger(nn.Module):
             states = states[..., : self.hidden_size]
         else:
             inside = torch.arange(x.shape[1], device=x.device) < lengths.to(x.device)[:, None]
-            states = self._recur_padded(
+            states = self.recur_padded(
                 torch.where(inside[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
             )
         jets = torch.arange(states.shape[0], device=states.device)

@@ -27,17 +27,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="training directory (artefact.json + model.pt or bdt.json)")
     p.add_argument("--input", required=True, nargs="+", metavar="FILE", help="input files or globs, in order")
     p.add_argument("--output", required=True, help="output file: .root (tree 'scores') or .parquet")
-    p.add_argument("--format", choices=["root", "parquet"], help="output format (default: from --output)")
     p.add_argument("--summary", help="JSON file for the counts (jets scored and not, per reason and file)")
-    p.add_argument("--chunk-size", type=int, default=10000, help="jets read and scored at a time")
-    p.add_argument("--batch-size", type=int, default=1024, help="jets per forward pass")
-    p.add_argument("--tree", default="tree", help="TTree name in ROOT inputs")
-    p.add_argument(
-        "--branch-map", action="append", default=[], metavar="JETCLASS=YOURS", help="e.g. part_px=PFCands_px"
-    )
-    p.add_argument("--jet-r", type=float, default=0.8, help="jet radius for substructure a file lacks")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
     p.add_argument("--device", default="cpu", help="torch device of the network, e.g. cpu or cuda")
+    p.add_argument(
+        "--settings",
+        metavar="FILE_OR_JSON",
+        help="settings as any part of a workflow configuration (YAML or JSON file, or JSON text): "
+        "predict.chunk_size, evaluate.batch_size, and ingest's tree, branch_map and jet_r for reading",
+    )
     p.set_defaults(func=_run_predict)
 
     p = sub.add_parser(
@@ -56,33 +54,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_export)
 
 
-def _branch_map(items: list[str]) -> dict[str, str]:
-    branch_map = {}
-    for item in items:
-        name, sep, theirs = item.partition("=")
-        if not sep or not name or not theirs:
-            raise ValueError(f"--branch-map '{item}' is not JETCLASS=YOURS")
-        branch_map[name] = theirs
-    return branch_map
-
-
 def _run_predict(args: argparse.Namespace) -> None:
     import torch
 
     from jettag.artefact import load_trained
     from jettag.predict.run import predict_files
+    from jettag.settings import EvaluateSettings, IngestSettings, PredictSettings, load_stage_config
 
     torch.set_num_threads(args.threads)
+    config = load_stage_config(args.settings)
     result = predict_files(
         load_trained(args.model, args.device),
         args.input,
         args.output,
-        fmt=args.format,
-        chunk_size=args.chunk_size,
-        batch_size=args.batch_size,
-        branch_map=_branch_map(args.branch_map),
-        tree=args.tree,
-        jet_r=args.jet_r,
+        PredictSettings.from_config(config),
+        IngestSettings.from_config(config),
+        EvaluateSettings.from_config(config),
         summary=args.summary,
     )
     log.info(

@@ -52,7 +52,7 @@ jets' own float32 values, and midpoints when a feature has fewer than 255 distin
 ``BRANCH_LEQ`` with ``nodes_missing_value_tracks_true`` = ``missing_left`` sends NaN where the JSON trees
 do. ONNX Runtime sums the leaf values in float32 (it takes no double attributes for a float input), so
 ``logits`` differ from the float64 sums by about 1e-6 and ``scores`` by about 1e-7; every export checks
-the scores against :class:`jettag.train.bdt.BDTModel` within :data:`BDT_TOLERANCE` on jets at and one
+the scores against :class:`jettag.trees.BDTModel` within :data:`BDT_TOLERANCE` on jets at and one
 float32 step above the trees' thresholds, and with NaN features (:func:`bdt_check_inputs`).
 """
 
@@ -164,7 +164,7 @@ class _SequenceGraph(nn.Module):
         if t.bidirectional:
             states = self._bidirectional(x, lengths, real)
         else:
-            states = t._recur_padded(x)  # the tagger's own padded forward pass
+            states = t.recur_padded(x)  # the tagger's own padded forward pass
         states = torch.where(real[..., None], states, zero)
         if t.readout == "last":
             last = torch.gather(states, 1, (lengths - 1)[:, None, None].expand(-1, 1, states.shape[2]))

@@ -21,12 +21,14 @@ import awkward as ak
 import numpy as np
 
 from jettag.artefact import ArtefactError, TrainedBDT, TrainedTagger
-from jettag.build.images import ImageSpec, jet_images
+from jettag.features.images import jet_images
 
 # the build stage's own constituent sequences (features, ordering, cut at max_length), so that prediction
 # and training can never build them differently
-from jettag.build.run import HIGH_LEVEL_FEATURES, BuildSettings, _sequences
-from jettag.build.sequences import ORDERINGS, PID_BRANCHES, PID_FEATURES, Standardisation
+from jettag.features.run import constituent_sequences
+from jettag.jetclass import HIGH_LEVEL_FEATURES, ORDERINGS, PID_BRANCHES, PID_FEATURES
+from jettag.settings import BuildSettings, ImageSpec
+from jettag.standardisation import Standardisation
 
 __all__ = [
     "FEATURE_DEFINITIONS",
@@ -46,7 +48,7 @@ _TAU = (
 )
 
 #: how each model input feature is computed from the input branches: the constituent features of the
-#: sequence taggers (jettag.build.sequences) and the BDT's high-level features (jettag.ingest.prepare and
+#: sequence taggers (jettag.features.sequences) and the BDT's high-level features (jettag.ingest.prepare and
 #: the build stage's highlevel.arrow), all stored as float32
 FEATURE_DEFINITIONS = {
     "log_pt": "log(max(hypot(part_px, part_py), 1e-6))",
@@ -78,16 +80,16 @@ ORDERING_DEFINITIONS = {
     "kt": (
         "depth-first walk of the kt reclustering tree (R = 10) of the pT-ordered constituents, the branch "
         "with the harder leading constituent first (FastJet unique_history_order); see "
-        "jettag.build.sequences.order_constituents"
+        "jettag.features.sequences.order_constituents"
     ),
 }
-#: how the CNN's jet images are made (jettag.build.images)
+#: how the CNN's jet images are made (jettag.features.images)
 IMAGE_DEFINITION = (
     "pixel intensity = summed constituent pT in (part_deta, part_dphi); steps in this order, each only if "
     "switched on: centre on the pT-weighted centroid; rotate the principal axis of the pT-weighted "
     "covariance onto the deta axis (rows); pixelate [-extent/2, extent/2) in size x size pixels, row = deta, "
     "column = dphi; flip rows, then columns, so the half with more pT sits at positive deta and dphi; "
-    "normalise to unit sum. See jettag.build.images for the exact rules"
+    "normalise to unit sum. See jettag.features.images for the exact rules"
 )
 
 
@@ -150,7 +152,7 @@ class InputSpec:
             if not isinstance(image, dict):
                 raise ArtefactError(f"{source}: records no jet-image settings ('build.image')")
             try:
-                spec = ImageSpec(**{f.name: image[f.name] for f in fields(ImageSpec)})
+                spec = ImageSpec.from_dict({f.name: image[f.name] for f in fields(ImageSpec)})
             except (KeyError, TypeError, ValueError) as err:
                 raise ArtefactError(f"{source}: unusable jet-image settings {image}: {err}") from None
             if artefact.get("image_size") != spec.size:
@@ -158,7 +160,7 @@ class InputSpec:
                     f"{source}: the network reads {artefact.get('image_size')} pixels a side, the build "
                     f"settings make {spec.size}"
                 )
-            return cls("image", (), BuildSettings(image=spec))
+            return cls("image", (), BuildSettings.create(image=spec))
         return cls._sequence(artefact, build, source)
 
     @classmethod
@@ -188,7 +190,7 @@ class InputSpec:
             )
         # jettag train records with_pid; where it is absent the feature names tell
         with_pid = bool(build.get("with_pid", any(name in PID_FEATURES for name in names)))
-        settings = BuildSettings(max_length=max_length, ordering=build["ordering"], with_pid=with_pid)
+        settings = BuildSettings.create(max_length=max_length, ordering=build["ordering"], with_pid=with_pid)
         return cls("sequence", names, settings, standardisation)
 
     @property
@@ -197,7 +199,7 @@ class InputSpec:
 
     def sequences(self, jets: ak.Array) -> ak.Array:
         """Standardised features of each jet's constituents (jagged records), ordered and cut."""
-        return self.standardisation.apply(_sequences(jets, self.settings))
+        return self.standardisation.apply(constituent_sequences(jets, self.settings))
 
     def images(self, jets: ak.Array) -> np.ndarray:
         """Jet images ``[n_jets, size, size]`` float32 (pT as intensity, the trained preprocessing)."""

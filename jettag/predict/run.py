@@ -16,6 +16,7 @@ them), so it can be used as a friend tree of the inputs.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import logging
@@ -30,14 +31,14 @@ import uproot
 
 from jettag import __version__
 from jettag.artefact import TrainedBDT, TrainedTagger, load_trained
-from jettag.build.run import OBSERVERS
 from jettag.ingest.errors import IngestError
-from jettag.ingest.prepare import PID_BRANCHES, Selection, prepare_chunk
+from jettag.ingest.prepare import prepare_chunk
 from jettag.ingest.readers import TOPLANDSCAPE_BACKGROUND, TOPLANDSCAPE_SIGNAL, flat_branches, iterate_file
-from jettag.jetclass import LABEL_BRANCHES
+from jettag.jetclass import BUILD_OBSERVERS, LABEL_BRANCHES, PID_BRANCHES
 from jettag.predict.scoring import Scorer
 from jettag.predict.writers import FORMATS, PredictionWriter
 from jettag.progress import Progress
+from jettag.settings import EvaluateSettings, IngestSettings, PredictSettings
 
 __all__ = ["SENTINEL", "STATUS", "expand_inputs", "output_format", "predict_files"]
 
@@ -122,13 +123,13 @@ def _label_dtype(name: str) -> np.dtype:
 def _columns(scorer: Scorer, labels: list[str]) -> dict[str, np.dtype]:
     columns = {"entry": np.dtype(np.int64), "file_index": np.dtype(np.int32), "status": np.dtype(np.int8)}
     columns |= {f"score_{name}": np.dtype(np.float32) for name in scorer.label_names}
-    columns |= {name: np.dtype(np.float32) for name in OBSERVERS}
+    columns |= {name: np.dtype(np.float32) for name in BUILD_OBSERVERS}
     columns |= {name: _label_dtype(name) for name in labels}
     return columns
 
 
 def _score_chunk(
-    scorer: Scorer, chunk: ak.Array, path: Path, selection: Selection
+    scorer: Scorer, chunk: ak.Array, path: Path, selection: IngestSettings
 ) -> tuple[np.ndarray, np.ndarray, ak.Array, np.ndarray]:
     """``(status, scores, jets, kept)``: per jet of ``chunk`` its status and scores (sentinel unless
     scored), and the completed jets that were scored with their positions ``kept`` in the chunk."""
@@ -142,7 +143,7 @@ def _score_chunk(
     if {k: v for k, v in dropped.items() if v} != {k: v for k, v in expected.items() if v}:
         raise RuntimeError(f"{path}: jets dropped {dropped} do not match the statuses {expected}")
     if scorer.spec.needs_pid and len(jets):
-        absent = [name for name in PID_BRANCHES if name not in ak.fields(chunk)]
+        absent = [name for name in PID_BRANCHES.values() if name not in ak.fields(chunk)]
         if absent:
             raise IngestError(
                 path, f"the model reads particle-ID features, but the file lacks {', '.join(absent)}"
@@ -159,31 +160,34 @@ def predict_files(
     model: str | Path | TrainedTagger | TrainedBDT,
     inputs: Sequence[str | Path],
     output: str | Path,
-    fmt: str | None = None,
-    chunk_size: int = 10000,
-    batch_size: int = 1024,
-    branch_map: Mapping[str, str] | None = None,
-    tree: str = "tree",
-    jet_r: float = 0.8,
+    settings: PredictSettings | None = None,
+    reading: IngestSettings | None = None,
+    scoring: EvaluateSettings | None = None,
     summary: str | Path | None = None,
 ) -> dict[str, Any]:
     """Score every jet of ``inputs`` (paths or globs) with ``model`` (a training directory or a loaded
     model) and write them to ``output`` in order; return (and write to ``summary``) the counts.
 
-    ``branch_map`` and ``tree`` are those of ingest; ``jet_r`` is the radius for substructure a file lacks.
+    ``settings``: ``predict.chunk_size`` jets are read and scored at a time, and the output's format is its
+    suffix's (else ``predict.format``); ``reading``: files are read with ingest's ``tree`` and
+    ``branch_map``, and ``jet_r`` is the radius for substructure a file lacks (ingest's cuts are not
+    applied: every jet gets a score or a status); ``scoring``: ``evaluate.batch_size`` jets go through the
+    network at a time. Each is the schema's default when None.
     """
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    settings = settings or PredictSettings.create()
+    reading = reading or IngestSettings.create()
+    scoring = scoring or EvaluateSettings.create()
     start = time.perf_counter()
     model = load_trained(model) if isinstance(model, str | Path) else model
-    scorer = Scorer(model, batch_size)
-    fmt = output_format(output, fmt)
+    scorer = Scorer(model, scoring.batch_size)
+    fmt = output_format(output, None if Path(output).suffix.lower() in FORMATS.values() else settings.format)
+    chunk_size, branch_map, tree = settings.chunk_size, reading.branch_map, reading.tree
     files = expand_inputs(inputs)
     output = Path(output)
     if output.resolve() in {path.resolve() for path in files}:
         raise ValueError(f"{output}: the output would overwrite one of the inputs")
-    branch_map = dict(branch_map or {})
-    selection = Selection(jet_r=jet_r)
+    # every jet is scored (or given a status): ingest's cuts do not apply, its substructure radius does
+    selection = dataclasses.replace(reading, pt_min=None, pt_max=None, eta_max=None)
     wanted = list(dict.fromkeys([*LABEL_BRANCHES, *_model_labels(scorer.label_names)]))
     available, entries = zip(*(_inspect(path, tree, branch_map, wanted) for path in files), strict=True)
     labels = [label for label in wanted if all(label in names for names in available)]
@@ -203,7 +207,7 @@ def predict_files(
                 }
                 for j, name in enumerate(scorer.label_names):
                     columns[f"score_{name}"] = scores[:, j]
-                for name in OBSERVERS:
+                for name in BUILD_OBSERVERS:
                     columns[name] = np.full(n, np.nan, np.float32)
                     columns[name][kept] = ak.to_numpy(jets[name])
                 for name in labels:

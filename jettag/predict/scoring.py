@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from jettag.artefact import TrainedBDT, TrainedTagger
-from jettag.build.sequences import pad
+from jettag.features.sequences import pad
 from jettag.predict.features import InputSpec
 
 __all__ = ["Scorer", "class_scores"]

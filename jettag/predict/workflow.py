@@ -7,13 +7,12 @@ plain Python.
 from __future__ import annotations
 
 import glob
-import shlex
 from pathlib import Path
 from typing import Any
 
 from jettag.predict.writers import FORMATS
 
-__all__ = ["predict_args", "predict_models", "predict_sources", "predicted_files"]
+__all__ = ["predict_models", "predict_sources", "predicted_files"]
 
 
 def predict_models(config: dict[str, Any]) -> list[tuple[str, int]]:
@@ -55,16 +54,3 @@ def predicted_files(config: dict[str, Any], results: str) -> list[str]:
         for model, seed in predict_models(config)
         for name in predict_sources(config)
     ]
-
-
-def predict_args(config: dict[str, Any]) -> str:
-    """``jettag predict`` options from the ``predict`` section and the reading options of ``ingest``."""
-    ingest = config["ingest"]
-    args = [
-        f"--format {config['predict']['format']}",
-        f"--chunk-size {config['predict']['chunk_size']}",
-        f"--tree {shlex.quote(ingest['tree'])}",
-        f"--jet-r {ingest['jet_r']}",
-    ]
-    args += [f"--branch-map {shlex.quote(f'{k}={v}')}" for k, v in ingest["branch_map"].items()]
-    return " ".join(args)

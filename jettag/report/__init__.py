@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from jettag import __version__
-from jettag.config import read_yaml
 from jettag.jetclass import BINARY_LABEL_NAMES
 from jettag.report.collect import binary_names, class_views, collect, load_runs
 from jettag.report.html import write_html
@@ -26,6 +25,8 @@ from jettag.report.plots import (
     plot_score_distributions,
     plot_training_curves,
 )
+from jettag.schema import read_yaml
+from jettag.settings import EvaluateSettings
 
 __all__ = ["FIGURES", "detector_provenance", "provenance", "write_report"]
 
@@ -81,11 +82,10 @@ def _json(path: str | Path | None) -> dict[str, Any] | None:
 def write_report(
     evaluations: Sequence[str | Path],
     output_dir: str | Path,
-    signal_efficiencies: Sequence[float] = (0.3, 0.5),
+    settings: EvaluateSettings | None = None,
     ingest_summary: str | Path | None = None,
     build_summaries: Sequence[str | Path] = (),
     config: str | Path | None = None,
-    pt_bins: Sequence[float] | None = None,
     generate_summaries: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
     """Write ``metrics.json``, every figure of :data:`FIGURES` and ``report.html`` into ``output_dir``.
@@ -97,7 +97,11 @@ def write_report(
     card's contents) go into the provenance.
     Multi-class runs are reported per signal class against the background: the ROC figure has a panel
     per class, the other figures one per model and class, and ``metrics.json`` a ``classes`` entry per
-    model."""
+    model. ``settings``: the ``evaluate`` section (the signal
+    efficiencies of the rejection, the pT bins); None: the schema's defaults.
+    """
+    settings = settings or EvaluateSettings.create()
+    signal_efficiencies, pt_bins = settings.signal_efficiencies, settings.pt_bins
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     runs = load_runs(evaluations)

@@ -23,9 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jettag.evaluate.metrics import binary_metrics, one_vs_background, spread
-from jettag.ingest.prepare import class_name
-from jettag.jetclass import BINARY_LABEL_NAMES
+from jettag.jetclass import BINARY_LABEL_NAMES, class_name
+from jettag.metrics import binary_metrics, one_vs_background, spread
 
 __all__ = ["Run", "class_views", "collect", "load_runs", "pt_edges"]
 

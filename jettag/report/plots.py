@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 import mplhep
 import numpy as np
 
-from jettag.evaluate.metrics import efficiency_grid, roc, threshold_at
+from jettag.metrics import efficiency_grid, roc, threshold_at
 from jettag.report.collect import Run
 from jettag.report.published import GROUPS, group_of
 

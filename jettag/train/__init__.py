@@ -2,13 +2,12 @@
 tagger, and the fit."""
 
 from jettag.train.data import EpochBatchSampler, JetDataModule, collate_images, collate_sequences
-from jettag.train.fit import ARTEFACT_KEYS, default_precision, train_model
-from jettag.train.module import SCHEDULES, TaggerModule
+from jettag.train.fit import ARTEFACT_KEYS, default_precision, train_model, train_run
+from jettag.train.module import TaggerModule
 from jettag.train.streaming import ShardStream, StreamLoader
 
 __all__ = [
     "ARTEFACT_KEYS",
-    "SCHEDULES",
     "EpochBatchSampler",
     "JetDataModule",
     "ShardStream",
@@ -18,4 +17,5 @@ __all__ = [
     "collate_sequences",
     "default_precision",
     "train_model",
+    "train_run",
 ]

@@ -1,7 +1,7 @@
 """Training data: the built shards of a split as batches for Lightning, streamed or read whole.
 
 :class:`JetDataModule` serves either the constituent sequences (``sequences.arrow``) or the jet images
-(``images.arrow``) written by :func:`jettag.build.build_split`, each split given as one shard or a list of
+(``images.arrow``) written by :func:`jettag.features.build_split`, each split given as one shard or a list of
 them. The arguments are stored in ``__init__``; :meth:`JetDataModule.setup` lists the shards' record
 batches and checks that they agree (:func:`jettag.train.arrays.scan_split`), reading no jets.
 
@@ -17,7 +17,7 @@ is about 3.5 GB as float32). Training batches then come from :class:`EpochBatchS
 split, and do not depend on the number of workers.
 
 Either way sequence batches are padded to their own longest jet, never to ``max_length``; training
-batches are length buckets (:func:`jettag.build.sequences.length_buckets`) or plain shuffled batches,
+batches are length buckets (:func:`jettag.features.sequences.length_buckets`) or plain shuffled batches,
 reshuffled each epoch from ``seed + epoch`` alone, so an epoch's batches depend neither on the global
 random state nor on whether the run was resumed: a checkpoint keeps the epoch to train next
 (:meth:`JetDataModule.state_dict`), since a resumed run fetches its first batch before Lightning restores
@@ -37,7 +37,9 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from jettag.build.sequences import length_buckets
+from jettag.features.sequences import length_buckets
+from jettag.jetclass import SPLITS
+from jettag.settings import TrainSettings
 from jettag.train.arrays import (
     KINDS,
     Arrays,
@@ -123,7 +125,7 @@ class _Batches(Dataset):
 class EpochBatchSampler(Sampler[list[int]]):
     """Training batches that change every epoch, from ``seed + epoch`` only.
 
-    With ``lengths`` (sequences): length buckets, see :func:`jettag.build.sequences.length_buckets`;
+    With ``lengths`` (sequences): length buckets, see :func:`jettag.features.sequences.length_buckets`;
     without: a random permutation cut into batches. Every jet appears exactly once per epoch.
     With ``num_replicas`` > 1 each rank takes every ``num_replicas``-th batch (the batch count cut to a
     multiple of ``num_replicas`` so ranks stay in step).
@@ -245,6 +247,25 @@ class JetDataModule(LightningDataModule):
         self.datasets: dict[str, Arrays] = {}
         #: the first epoch of a run resumed from a checkpoint (see :meth:`_epoch_source`), else 0
         self._resumed_epoch = 0
+
+    @classmethod
+    def from_settings(
+        cls, kind: str, build_dir: str | Path, settings: TrainSettings, seed: int
+    ) -> JetDataModule:
+        """The splits the build stage wrote into ``build_dir`` (``sequences.arrow``, or ``images.arrow`` for
+        ``kind="image"``), batched as the ``train`` settings say."""
+        shard = "images.arrow" if kind == "image" else "sequences.arrow"
+        build = Path(build_dir)
+        return cls(
+            kind,
+            *(build / split / shard for split in SPLITS),
+            batch_size=settings.batch_size,
+            num_workers=settings.num_workers,
+            bucket=settings.bucket,
+            seed=seed,
+            streaming=settings.streaming,
+            shuffle_buffer=settings.shuffle_buffer,
+        )
 
     # -- I/O ---------------------------------------------------------------------------------------------
 

@@ -27,9 +27,12 @@ node = ``--ntasks-per-node`` and ``num_nodes`` = ``--nodes`` (Lightning refuses 
     #SBATCH --ntasks-per-node=4        # one task per GPU: = devices
     #SBATCH --gres=gpu:4               # GPUs per node
     #SBATCH --cpus-per-task=5          # data-loader workers + 1
-    srun jettag train ... --accelerator gpu --devices 4 --num-nodes 2 --strategy ddp --num-workers 4
+    srun jettag train ... --settings gpus.yaml
 
-(``train_model(num_nodes=2, ...)`` from Python.) Without ``srun`` Lightning starts its own processes
+with ``gpus.yaml`` holding ``train: {accelerator: gpu, devices: 4, num_nodes: 2, strategy: ddp,
+num_workers: 4}``
+
+(``TrainSettings.create(num_nodes=2, ...)`` from Python.) Without ``srun`` Lightning starts its own processes
 inside a single Slurm task and the ranks of other nodes never join. NCCL is the backend between GPUs.
 
 Interruptions. A training killed at any point (SIGKILL, a batch job past its time limit, a node lost) and
@@ -50,6 +53,7 @@ training starts over from epoch 0 as a fresh run of the same seed would.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import logging
@@ -71,22 +75,23 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
-from jettag import __version__
-from jettag.artefact import FORMAT
-from jettag.build.sequences import Standardisation
+from jettag.artefact import write_artefact
 from jettag.jetclass import BINARY_LABEL_NAMES
-from jettag.models.config import build_model, n_parameters, validate_model_config
+from jettag.models.config import build_model, load_model_config, n_parameters, validate_model_config
+from jettag.settings import TrainSettings
 from jettag.shards import partial_path, write_text_atomically
+from jettag.standardisation import Standardisation
 from jettag.train.data import JetDataModule
 from jettag.train.module import TaggerModule
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ARTEFACT_KEYS", "EpochSeed", "default_precision", "resume_problem", "train_model"]
+__all__ = ["ARTEFACT_KEYS", "EpochSeed", "default_precision", "resume_problem", "train_model", "train_run"]
 
-#: the keys of ``artefact.json``
+#: the keys of a network's ``artefact.json``
 ARTEFACT_KEYS = (
     "format",
+    "kind",
     "jettag_version",
     "model",
     "data_kind",
@@ -98,6 +103,7 @@ ARTEFACT_KEYS = (
     "standardisation",
     "build",
     "n_parameters",
+    "settings",
     "training",
     "seed",
     "epochs_trained",
@@ -293,18 +299,8 @@ def train_model(
     model_config: dict[str, Any],
     data: JetDataModule,
     output_dir: str | Path,
-    seed: int = 0,
-    max_epochs: int = 20,
-    accelerator: str = "auto",
-    devices: int | str | Sequence[int] = "auto",
-    strategy: str = "auto",
-    num_nodes: int = 1,
-    precision: str | int | None = None,
-    gradient_clip_val: float | None = 1.0,
-    patience: int = 5,
-    lr: float = 1e-3,
-    weight_decay: float = 1e-2,
-    schedule: str = "cosine",
+    settings: TrainSettings,
+    seed: int,
     n_classes: int = 1,
     label_names: Sequence[str] = BINARY_LABEL_NAMES,
     standardisation: str | Path | None = None,
@@ -314,7 +310,10 @@ def train_model(
 ) -> dict[str, Any]:
     """Train the tagger ``model_config`` describes on ``data``; return the best validation metrics.
 
-    Seeds everything with ``seed`` (data-loader workers included); on CPU the run is also deterministic
+    ``settings`` are the ``train`` section (:class:`jettag.settings.TrainSettings`); the data loader's
+    (``batch_size``, ``bucket``, ``streaming``, ``shuffle_buffer``, ``num_workers``) are those of ``data``,
+    and the artefact records them as used. Seeds everything with ``seed`` (data-loader workers included);
+    on CPU the run is also deterministic
     (``deterministic=None`` means: deterministic on CPU, not on GPUs, where it would refuse cuDNN's RNNs),
     so the same seed gives the same metrics. ``precision`` None means :func:`default_precision`.
     Early stopping watches ``val/loss`` with ``patience`` epochs. If ``output_dir/last.ckpt`` exists the
@@ -339,13 +338,22 @@ def train_model(
         )
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    settings = dataclasses.replace(
+        settings,
+        batch_size=data.batch_size,
+        bucket=data.bucket,
+        streaming=data.streaming,
+        shuffle_buffer=data.shuffle_buffer,
+        num_workers=data.num_workers,
+    )
+    accelerator = settings.accelerator
     spec = validate_model_config(model_config, source=f"model {model_config.get('name', '?')!r}")
     if _DATA_KIND[spec["kind"]] != data.kind:
         raise ValueError(
             f"model {spec['name']!r} is a {spec['kind']} model and reads {_DATA_KIND[spec['kind']]} data, "
             f"but the data module serves {data.kind} data"
         )
-    precision = default_precision(accelerator) if precision is None else precision
+    precision = default_precision(accelerator) if settings.precision is None else settings.precision
     if deterministic is None:
         deterministic = not _uses_cuda(accelerator) and accelerator not in ("gpu", "cuda", "mps", "tpu")
 
@@ -362,9 +370,9 @@ def train_model(
     module = TaggerModule(
         network,
         n_classes=n_classes,
-        lr=lr,
-        weight_decay=weight_decay,
-        schedule=schedule,
+        lr=settings.lr,
+        weight_decay=settings.weight_decay,
+        schedule=settings.schedule,
         model_config=spec,
     )
     checkpoint = ModelCheckpoint(
@@ -380,7 +388,7 @@ def train_model(
     # Not ``save_last=True``: Lightning 2.6 writes that one only in epochs that improved val/loss, so a run
     # resumed from it would repeat the epochs since.
     latest = ModelCheckpoint(dirpath=output_dir, filename="last", save_top_k=1, enable_version_counter=False)
-    early_stopping = EarlyStopping(monitor="val/loss", mode="min", patience=patience)
+    early_stopping = EarlyStopping(monitor="val/loss", mode="min", patience=settings.patience)
     interactive = sys.stderr.isatty()  # a progress bar in a terminal, one plain line an epoch in batch jobs
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     last = output_dir / "last.ckpt"
@@ -397,12 +405,12 @@ def train_model(
             warnings.filterwarnings("ignore", "Your `IterableDataset` has `__len__` defined", UserWarning)
             trainer = Trainer(
                 accelerator=accelerator,
-                devices=devices,
-                strategy=strategy,
-                num_nodes=num_nodes,
+                devices=list(settings.devices) if isinstance(settings.devices, tuple) else settings.devices,
+                strategy=settings.strategy,
+                num_nodes=settings.num_nodes,
                 precision=precision,
-                max_epochs=max_epochs,
-                gradient_clip_val=gradient_clip_val,
+                max_epochs=settings.max_epochs,
+                gradient_clip_val=settings.gradient_clip_val,
                 callbacks=[
                     checkpoint,
                     latest,
@@ -448,20 +456,10 @@ def train_model(
             standardisation=standardisation,
             build_info=build_info,
             seed=seed,
+            settings=settings,
             training={
-                "max_epochs": max_epochs,
-                "batch_size": data.batch_size,
-                "bucket": data.bucket,
-                "streaming": data.streaming,
-                "shuffle_buffer": data.shuffle_buffer if data.streaming else None,
                 "world_size": trainer.world_size,
-                "lr": lr,
-                "weight_decay": weight_decay,
-                "schedule": schedule,
-                "gradient_clip_val": gradient_clip_val,
-                "patience": patience,
                 "precision": str(precision),
-                "accelerator": accelerator,
                 "deterministic": deterministic,
             },
         )
@@ -505,6 +503,7 @@ def _write_outputs(
     standardisation: str | Path | None,
     build_info: dict[str, Any] | None,
     seed: int,
+    settings: TrainSettings,
     training: dict[str, Any],
 ) -> None:
     state = _best_state_dict(best_path)
@@ -523,9 +522,7 @@ def _write_outputs(
     if standardisation is not None:
         fitted = Standardisation.from_json(standardisation)
         std = {"names": fitted.names, "mean": fitted.mean.tolist(), "std": fitted.std.tolist()}
-    artefact = {
-        "format": FORMAT,
-        "jettag_version": __version__,
+    content = {
         "model": spec,
         "data_kind": data.kind,
         "n_features": data.n_features,
@@ -536,6 +533,7 @@ def _write_outputs(
         "standardisation": std,
         "build": build_info,
         "n_parameters": n_parameters(module.network),
+        "settings": settings.to_dict(),
         "training": training,
         "seed": seed,
         "epochs_trained": result["epochs_trained"],
@@ -547,4 +545,29 @@ def _write_outputs(
         "files": files,
     }
     # last, and whole or not at all: its presence says the run is complete
-    write_text_atomically(output_dir / "artefact.json", json.dumps(artefact, indent=2) + "\n")
+    write_artefact(output_dir, "network", content)
+
+
+def train_run(
+    model: str | Path, build_dir: str | Path, output_dir: str | Path, seed: int, settings: TrainSettings
+) -> dict[str, Any]:
+    """The train stage for one network and seed: the model file ``model`` trained on the build stage's
+    ``build_dir`` into ``output_dir`` with ``settings`` (the ``train`` section); see :func:`train_model`."""
+    torch.set_num_threads(settings.threads)
+    spec = load_model_config(model)
+    build = Path(build_dir)
+    summary = json.loads((build / "train" / "summary.json").read_text())
+    data = JetDataModule.from_settings(_DATA_KIND[spec["kind"]], build, settings, seed)
+    result = train_model(
+        spec,
+        data,
+        output_dir,
+        settings,
+        seed,
+        n_classes=summary.get("n_classes", 1),
+        label_names=summary.get("label_names", list(BINARY_LABEL_NAMES)),
+        standardisation=build / "standardisation.json",
+        build_info={**summary["settings"], "features": summary["features"]},
+    )
+    log.info("%s seed %d: %s", spec["name"], seed, result)
+    return result

@@ -29,34 +29,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from lightning.pytorch import LightningModule
-from sklearn.metrics import roc_auc_score
 from torch import Tensor, nn
 
-from jettag.evaluate.metrics import one_vs_background
+from jettag.jetclass import SCHEDULES
+from jettag.metrics import validation_aucs
 
-__all__ = ["SCHEDULES", "TaggerModule", "validation_auc", "validation_aucs"]
-
-#: learning-rate schedules, per optimiser step over the whole run
-SCHEDULES = ("cosine", "onecycle", "none")
-
-
-def validation_aucs(labels: np.ndarray, scores: np.ndarray) -> tuple[float, list[float]]:
-    """ROC AUC of signal probabilities ``[n]`` (binary, no per-class list); for class probabilities
-    ``[n, n_classes]`` the AUC of each signal class against the background (class 0) on
-    ``s_i / (s_i + s_0)``, and their mean, as the report computes them on the test split. NaN while a class
-    is missing, as in the sanity check's first batches of a small sample."""
-    if scores.ndim == 1:
-        return (float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else math.nan), []
-    per_class = []
-    for i in range(1, scores.shape[1]):
-        y, s = one_vs_background(labels, scores, i)
-        per_class.append(float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else math.nan)
-    return float(np.mean(per_class)), per_class
-
-
-def validation_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """The AUC of :func:`validation_aucs`: binary, or the mean over the signal classes."""
-    return validation_aucs(labels, scores)[0]
+__all__ = ["TaggerModule"]
 
 
 class TaggerModule(LightningModule):

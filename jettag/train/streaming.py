@@ -11,7 +11,7 @@ Training (``shuffle=True``):
   epoch; their order and the batches change.
 - Each epoch a stream reads its units in an order drawn from ``(seed, epoch, rank, worker)`` into a
   buffer; once the buffer holds ``shuffle_buffer`` jets they are cut into full batches, by length
-  (:func:`jettag.build.sequences.length_buckets`) for sequences, else at random, and the few left over
+  (:func:`jettag.features.sequences.length_buckets`) for sequences, else at random, and the few left over
   (fewer than a batch) are carried into the next buffer. The last buffer of the epoch gives the one short
   batch, so a stream of ``n`` jets yields each of them once, in ``ceil(n / batch_size)`` batches.
 - Under DDP every rank must take the same number of steps: each yields as many batches as the rank with
@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from jettag.build.sequences import length_buckets
+from jettag.features.sequences import length_buckets
 from jettag.train.arrays import Arrays, ShardReader, SplitLayout, Unit, concatenate, split_units
 
 __all__ = ["DEFAULT_SHUFFLE_BUFFER", "ShardStream", "StreamLoader", "deal", "rank_rows"]

@@ -10,7 +10,8 @@ import yaml
 
 from jettag.config import ConfigError, validate_config
 from jettag.detector import BUILTIN_CARDS, CardError, card_path, load_card
-from jettag.generate import GenerationSettings, generate_shard
+from jettag.generate import generate_shard
+from jettag.settings import GenerateSettings
 
 ATLAS = yaml.safe_load(card_path("atlas").read_text())
 
@@ -133,6 +134,6 @@ def test_the_configuration_check_stops_on_a_bad_card_before_anything_runs(tmp_pa
 
 def test_generation_refuses_a_bad_card(tmp_path):
     path = write(tmp_path, broken(_overlap))
-    settings = GenerationSettings(process="QCD", seed=1, n_jets=1, detector=str(path))
+    settings = GenerateSettings.create(jets_per_shard=1, detector=str(path))
     with pytest.raises(CardError, match=r"tracking\.efficiency\.electron"):
-        generate_shard(settings, tmp_path / "out.root")
+        generate_shard("QCD", 1, settings, tmp_path / "out.root")

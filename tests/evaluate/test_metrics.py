@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from jettag.evaluate.metrics import binary_metrics, rejection_at, roc, spread, threshold_at
+from jettag.metrics import binary_metrics, rejection_at, roc, spread, threshold_at
 
 
 def gaussian_scores(n: int, separation: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from jettag.evaluate.metrics import binary_metrics, multiclass_metrics, one_vs_background
+from jettag.metrics import binary_metrics, multiclass_metrics, one_vs_background
 
 NAMES = ["QCD", "Tbqq", "Wqq"]
 

@@ -12,7 +12,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from jettag.artefact import ArtefactError, load_tagger
-from jettag.evaluate import OBSERVERS, evaluate_run
+from jettag.evaluate import evaluate_run
+from jettag.jetclass import OBSERVERS
+from jettag.settings import EvaluateSettings
 from jettag.shards import read_shard
 from jettag.train import JetDataModule
 
@@ -21,7 +23,7 @@ from jettag.train import JetDataModule
 def evaluated(trained_runs: dict[str, Path], built: Path, tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("evaluate")
     for name, run_dir in trained_runs.items():
-        evaluate_run(run_dir, built, out / name, bootstrap=20, batch_size=16)
+        evaluate_run(run_dir, built, out / name, EvaluateSettings.create(bootstrap=20, batch_size=16))
     return {name: out / name for name in trained_runs}
 
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import uproot
 
-from jettag.generate import GenerationSettings, generate_shard
+from jettag.generate import generate_shard
+from jettag.settings import GenerateSettings
 from tests.generate.conftest import read
 
 #: (process, quantity) -> median in real TopLandscape jets, and the relative band the shared sample must hit
@@ -82,7 +83,7 @@ def test_the_shard_summary_names_the_card_and_counts_what_the_detector_made(gene
 
 def test_detector_none_keeps_particle_level_jets(tmp_path, generated):
     path = tmp_path / "qcd.root"
-    summary = generate_shard(GenerationSettings(process="QCD", seed=7, n_jets=60, detector="none"), path)
+    summary = generate_shard("QCD", 7, GenerateSettings.create(jets_per_shard=60, detector="none"), path)
     assert summary["detector"] == {"name": "none"}
     particle = uproot.open(path)["tree"].arrays()
     assert ak.all(particle.part_d0err == 0)

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import uproot
 
-from jettag.generate import GenerationSettings, generate_shard
+from jettag.generate import generate_shard
 from jettag.jetclass import COUNTER_BRANCH, JET_BRANCHES, LABEL_BRANCHES, PARTICLE_BRANCHES, TREE_NAME
 from jettag.particles import Particles
 from jettag.rootio import JetClassWriter
+from jettag.settings import GenerateSettings
 from jettag.shards import partial_path
 from jettag.substructure import soft_drop_mass
 
@@ -32,7 +33,7 @@ def test_file_has_exactly_the_jetclass_branches_and_dtypes(generated, process):
 
 def _shard(tmp_path, seed: int, name: str) -> ak.Array:
     path = tmp_path / f"{name}.root"
-    generate_shard(GenerationSettings(process="QCD", seed=seed, n_jets=40), path)
+    generate_shard("QCD", seed, GenerateSettings.create(jets_per_shard=40), path)
     return uproot.open(path)["tree"].arrays()
 
 
@@ -93,23 +94,28 @@ def test_a_write_that_fails_half_way_leaves_no_file(generated, tmp_path):
     assert not partial_path(path).exists()
 
 
+def test_an_unknown_process_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown process 'Hbb'"):
+        generate_shard("Hbb", 1, GenerateSettings.create(jets_per_shard=10), tmp_path / "x.root")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"process": "Hbb"}, "unknown process 'Hbb'"),
-        ({"n_jets": 0}, "n_jets must be at least 1"),
+        ({"jets_per_shard": 0}, "'generate.jets_per_shard': 0 is less than the minimum of 1"),
         ({"pt_min": 700.0, "pt_max": 600.0}, "pt_min"),
     ],
 )
 def test_bad_settings_are_refused(kwargs, message):
-    settings = {"process": "QCD", "seed": 1, "n_jets": 10, **kwargs}
     with pytest.raises(ValueError, match=message):
-        GenerationSettings(**settings)
+        GenerateSettings.create(**kwargs)
 
 
 def test_bad_pythia_setting_is_refused(tmp_path):
     with pytest.raises(ValueError, match="Pythia rejected the setting 'NoSuch:thing = on'"):
         generate_shard(
-            GenerationSettings(process="QCD", seed=1, n_jets=1, pythia=("NoSuch:thing = on",)),
+            "QCD",
+            1,
+            GenerateSettings.create(jets_per_shard=1, pythia=("NoSuch:thing = on",)),
             tmp_path / "x.root",
         )

@@ -8,11 +8,12 @@ import pyarrow.parquet as pq
 import pytest
 import uproot
 
-from jettag.ingest import IngestError, IngestSettings, ingest_file
+from jettag.ingest import IngestError, ingest_file
+from jettag.settings import IngestSettings
 from jettag.shards import num_rows, read_shard
 from tests.ingest.conftest import MOMENTA, read_jetclass, small_jets, write_rntuple, write_root
 
-SETTINGS = IngestSettings(signal=["label_Tbqq"], background=["label_QCD"])
+SETTINGS = IngestSettings.create(signal=["label_Tbqq"], background=["label_QCD"])
 
 
 def refused(path, outputs, problem: str) -> None:
@@ -90,7 +91,7 @@ def test_unknown_file_type(tmp_path, outputs):
 def test_skip_option_counts_a_bad_file_and_writes_empty_shards(tmp_path, outputs):
     path = tmp_path / "notes.root"
     path.write_text("not ROOT")
-    settings = IngestSettings(signal=["label_Tbqq"], background=["label_QCD"], on_bad_file="skip")
+    settings = IngestSettings.create(signal=["label_Tbqq"], background=["label_QCD"], on_bad_file="skip")
     summary = ingest_file(path, outputs, settings)
     assert "not a readable ROOT file" in summary["skipped"]
     assert summary["jets_read"] == 0
@@ -121,7 +122,7 @@ def test_jagged_branches_of_different_lengths_name_the_branch_and_the_entry(tmp_
     columns = tiny()
     columns["part_pz"] = one_value_fewer(columns["part_pz"], 3)
     path = writer(tmp_path / "short_pz.root", columns)
-    settings = IngestSettings(
+    settings = IngestSettings.create(
         signal=["label_Tbqq"], background=["label_QCD"], chunk_size=2
     )  # entry 3: 2nd chunk
     with pytest.raises(IngestError) as info:
@@ -173,7 +174,7 @@ def test_the_types_of_an_empty_tree_are_checked_too(tmp_path, outputs):
 
 def test_one_branch_read_as_two_quantities_is_refused(tmp_path, outputs):
     path = write_root(tmp_path / "jets.root", tiny())
-    settings = IngestSettings(
+    settings = IngestSettings.create(
         signal=["label_Tbqq"], background=["label_QCD"], branch_map={"part_py": "part_px"}
     )
     with pytest.raises(IngestError, match="branch 'part_px' would be read as both part_px and part_py"):
@@ -199,7 +200,7 @@ def test_a_basket_that_cannot_be_read_names_the_branch_and_the_entries(tmp_path,
     data = bytearray(path.read_bytes())
     data[seek : seek + size] = bytes(size)  # the second basket of part_pz, zeroed
     path.write_bytes(bytes(data))
-    settings = IngestSettings(signal=["label_Tbqq"], background=["label_QCD"], chunk_size=4)
+    settings = IngestSettings.create(signal=["label_Tbqq"], background=["label_QCD"], chunk_size=4)
     with pytest.raises(IngestError) as info:
         ingest_file(path, outputs, settings)
     assert str(info.value).startswith(

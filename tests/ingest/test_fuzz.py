@@ -24,7 +24,8 @@ import pyarrow.parquet as pq
 import pytest
 import uproot
 
-from jettag.ingest import IngestError, IngestSettings, ingest_file
+from jettag.ingest import IngestError, ingest_file
+from jettag.settings import IngestSettings
 from jettag.shards import num_rows, read_shard
 from tests.ingest.conftest import MOMENTA, small_jets
 
@@ -466,7 +467,7 @@ def check(
 ) -> tuple[str, str | None]:
     """``("ingested" | "refused", None)`` or ``(outcome, what went wrong)``."""
     outputs = {s: out / f"{s}.arrow" for s in SPLITS}
-    settings = IngestSettings(
+    settings = IngestSettings.create(
         signal=["label_Tbqq"],
         background=["label_QCD"],
         chunk_size=int(rng.integers(1, 6)),

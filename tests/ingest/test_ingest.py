@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import uproot
 
-from jettag.ingest import IngestSettings, Selection, ingest_file
+from jettag.ingest import ingest_file
+from jettag.settings import IngestSettings
 from jettag.shards import read_shard
 from tests.ingest.conftest import (
     read_jetclass,
@@ -18,7 +19,7 @@ from tests.ingest.conftest import (
     write_toplandscape_parquet,
 )
 
-SETTINGS = IngestSettings(signal=["label_Tbqq"], background=["label_QCD"])
+SETTINGS = IngestSettings.create(signal=["label_Tbqq"], background=["label_QCD"])
 
 
 def read_split(outputs, split: str) -> ak.Array:
@@ -49,7 +50,9 @@ def test_split_is_fixed_per_jet_whatever_the_chunking_or_directory(generated, ou
     elsewhere.mkdir(parents=True)
     copy = shutil.copy(generated["QCD"], elsewhere)
     other = {s: tmp_path / "other" / f"{s}.arrow" for s in outputs}
-    ingest_file(copy, other, IngestSettings(signal=["label_Tbqq"], background=["label_QCD"], chunk_size=37))
+    ingest_file(
+        copy, other, IngestSettings.create(signal=["label_Tbqq"], background=["label_QCD"], chunk_size=37)
+    )
     for split in outputs:
         np.testing.assert_array_equal(read_split(outputs, split).entry, read_split(other, split).entry)
     fractions = [len(read_split(outputs, s)) / 400 for s in ("train", "val", "test")]
@@ -61,7 +64,7 @@ def test_branch_map_reads_other_branch_names(generated, outputs, tmp_path):
     renamed = {k.replace("part_", "PFCands_"): v for k, v in columns.items()}
     path = write_root(tmp_path / "custom.root", renamed, tree="Events")
     branch_map = {k: k.replace("part_", "PFCands_") for k in columns if k.startswith("part_")}
-    settings = IngestSettings(
+    settings = IngestSettings.create(
         signal=["label_Tbqq"], background=["label_QCD"], branch_map=branch_map, tree="Events"
     )
     assert ingest_file(path, outputs, settings)["jets_kept"] == 400
@@ -98,7 +101,7 @@ def test_every_format_gives_the_same_jets(mixed_sample, tmp_path, fmt):
     path = shutil.move(path, tmp_path / f"sample{path.suffix}") if path.stem != "sample" else path
     out = {s: tmp_path / fmt / f"{s}.arrow" for s in ("train", "val", "test")}
     summary = ingest_file(
-        path, out, IngestSettings(signal=["label_Tbqq"], background=["label_QCD"], chunk_size=50)
+        path, out, IngestSettings.create(signal=["label_Tbqq"], background=["label_QCD"], chunk_size=50)
     )
     assert summary["jets_kept"] == len(arrays)
     jets = all_splits(out)
@@ -125,8 +128,7 @@ def test_bad_jets_are_dropped_and_counted_by_reason(generated, outputs, tmp_path
     columns["label_QCD"][3] = 0  # no label at all
     columns["label_Tbqq"][4] = 1  # both labels
     path = write_root(tmp_path / "bad_jets.root", columns)
-    selection = Selection(pt_min=560.0)
-    settings = IngestSettings(signal=["label_Tbqq"], background=["label_QCD"], selection=selection)
+    settings = IngestSettings.create(signal=["label_Tbqq"], background=["label_QCD"], pt_min=560.0)
     summary = ingest_file(path, outputs, settings)
     dropped = summary["dropped"]
     assert dropped["non_finite"] == 2
@@ -148,6 +150,6 @@ def test_rntuple_file_reads_like_the_ttree(generated, outputs, tmp_path):
     with uproot.recreate(path) as f:
         f["tree"] = ak.zip(columns, depth_limit=1)  # uproot 5.7 writes an RNTuple this way
     assert "RNTuple" in type(uproot.open(path)["tree"]).__name__
-    settings = IngestSettings(signal=["label_Tbqq"], background=["label_QCD"], chunk_size=150)
+    settings = IngestSettings.create(signal=["label_Tbqq"], background=["label_QCD"], chunk_size=150)
     assert ingest_file(path, outputs, settings)["jets_kept"] == 400
     assert ak.all(all_splits(outputs).part_px == columns["part_px"])

@@ -8,15 +8,16 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from jettag.ingest import IngestSettings, ingest_file
-from jettag.ingest.prepare import class_names
+from jettag.ingest import ingest_file
 from jettag.ingest.summary import summarize
+from jettag.jetclass import class_names
+from jettag.settings import IngestSettings
 from jettag.shards import read_shard
 from tests.ingest.conftest import read_jetclass, write_root
 
 SPLITS = ("train", "val", "test")
-BINARY = IngestSettings(signal=["label_Tbqq"], background=["label_QCD"])
-MULTI = IngestSettings(signal=["label_Wqq", "label_Tbqq"], background=["label_QCD"], multiclass=True)
+BINARY = IngestSettings.create(signal=["label_Tbqq"], background=["label_QCD"])
+MULTI = IngestSettings.create(signal=["label_Wqq", "label_Tbqq"], background=["label_QCD"], multiclass=True)
 
 
 def labels_of(outputs) -> np.ndarray:
@@ -77,15 +78,21 @@ def test_a_jet_of_two_signal_classes_is_ambiguous_in_multiclass_only(generated, 
     assert summary["dropped"]["ambiguous_label"] == 10
     assert summary["jets_kept"] == 390
     binary = {s: tmp_path / "binary" / f"{s}.arrow" for s in SPLITS}
-    both_signal = IngestSettings(signal=["label_Tbqq", "label_Wqq"], background=["label_QCD"])
+    both_signal = IngestSettings.create(signal=["label_Tbqq", "label_Wqq"], background=["label_QCD"])
     assert ingest_file(path, binary, both_signal)["jets_kept"] == 400
 
 
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        (IngestSettings(signal=["label_Tbqq"], background=["label_QCD"], multiclass=True), "at least two"),
-        (IngestSettings(signal=["label_Tbqq", "label_QCD"], background=["label_QCD"]), "both signal and"),
+        (
+            IngestSettings.create(signal=["label_Tbqq"], background=["label_QCD"], multiclass=True),
+            "at least two",
+        ),
+        (
+            IngestSettings.create(signal=["label_Tbqq", "label_QCD"], background=["label_QCD"]),
+            "both signal and",
+        ),
     ],
 )
 def test_impossible_classes_are_refused(generated, outputs, settings, message):

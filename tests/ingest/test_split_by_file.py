@@ -7,12 +7,13 @@ import pytest
 import uproot
 
 from jettag.config import ConfigError, validate_config
-from jettag.ingest import IngestSettings, ingest_file
+from jettag.ingest import ingest_file
 from jettag.ingest.split import split_of_file
+from jettag.settings import IngestSettings
 from jettag.shards import num_rows
 from tests.ingest.conftest import write_toplandscape_hdf5, write_toplandscape_parquet
 
-SETTINGS = IngestSettings(signal=["label_Tbqq"], background=["label_QCD"], split_by="file")
+SETTINGS = IngestSettings.create(signal=["label_Tbqq"], background=["label_QCD"], split_by="file")
 
 
 @pytest.fixture

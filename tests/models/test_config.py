@@ -10,8 +10,8 @@ import pytest
 import torch
 import yaml
 
-from jettag.build.sequences import STANDARD_FEATURES, Standardisation
 from jettag.config import ConfigError
+from jettag.jetclass import STANDARD_FEATURES
 from jettag.models import (
     ImageCNN,
     ParticleCloudTagger,
@@ -22,6 +22,7 @@ from jettag.models import (
     n_parameters,
     validate_model_config,
 )
+from jettag.standardisation import Standardisation
 
 #: the class each kind of sequence tagger builds
 SEQUENCE_CLASSES = {

@@ -10,8 +10,9 @@ import pytest
 import torch
 from weaver.nn.model.ParticleNet import ParticleNet
 
-from jettag.build.sequences import STANDARD_FEATURES, Standardisation
+from jettag.jetclass import STANDARD_FEATURES
 from jettag.models import ParticleCloudTagger, build_model, load_model_config, n_parameters
+from jettag.standardisation import Standardisation
 
 MEAN = np.array([1.0, 2.0, -3.0, -3.5, 0.2, 0.01, -0.02])
 STD = np.array([1.1, 1.2, 0.9, 0.8, 0.15, 0.21, 0.19])

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import uproot
 
-from jettag.train import JetDataModule, train_model
+from jettag.train import JetDataModule
 from jettag.train.bdt import train_bdt
+from tests.training import fit
 
 #: small versions of configs/models: the tests check agreement between code paths, not tagging power
 TINY = {
@@ -38,7 +39,7 @@ def train_tiny(name: str, built: Path, out: Path) -> Path:
     with warnings.catch_warnings():
         # Lightning 2.6 still constructs torch's LeafSpec, which torch 2.13 deprecates; nothing of jettag's
         warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)
-        train_model(
+        fit(
             TINY[name],
             data,
             out,

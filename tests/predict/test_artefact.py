@@ -60,11 +60,20 @@ def test_an_artefact_of_another_jettag_release_is_refused(name, trained, tmp_pat
         load_trained(directory)
 
 
-def test_an_artefact_of_another_layout_is_refused(trained, tmp_path):
-    directory = copy_model(trained, "gru", tmp_path)
-    edit_json(directory / "artefact.json", format={"name": "jettag-model", "version": 2})
-    with pytest.raises(ArtefactError, match=r"artefact format 2\); this is jettag .* \(format 1\)"):
-        load_tagger(directory)
+@pytest.mark.parametrize("name", ["gru", "bdt"])
+def test_an_artefact_of_another_layout_is_refused(name, trained, tmp_path):
+    directory = copy_model(trained, name, tmp_path)
+    edit_json(directory / "artefact.json", format={"name": "jettag-model", "version": 1})
+    with pytest.raises(ArtefactError, match=r"artefact format 1\); this is jettag .* \(format 2\)"):
+        load_trained(directory)
+
+
+@pytest.mark.parametrize(("name", "kind"), [("gru", "bdt"), ("bdt", "network"), ("gru", "forest")])
+def test_an_artefact_of_another_kind_is_refused(name, kind, trained, tmp_path):
+    directory = copy_model(trained, name, tmp_path)
+    edit_json(directory / "artefact.json", kind=kind)
+    with pytest.raises(ArtefactError, match=r"artefact\.json: (unknown kind 'forest'|artefact lacks)"):
+        load_trained(directory)
 
 
 @pytest.mark.parametrize(

@@ -18,13 +18,14 @@ import uproot
 from threadpoolctl import threadpool_limits
 
 from jettag.artefact import ArtefactError, TrainedBDT, load_trained
-from jettag.build.run import HIGH_LEVEL_FEATURES
 from jettag.cli import main
+from jettag.features.run import load_highlevel
+from jettag.jetclass import HIGH_LEVEL_FEATURES
 from jettag.predict import export_onnx, predict_files
 from jettag.predict.export import BDT_TOLERANCE, bdt_check_inputs, spec_path
 from jettag.predict.features import FEATURE_DEFINITIONS
 from jettag.shards import ShardWriter, read_shard
-from jettag.train.bdt import load_highlevel, train_bdt
+from jettag.train.bdt import train_bdt
 
 KINDS = ("binary", "three_class")
 THREE_LABELS = ["QCD", "Tbqq_light", "Tbqq_heavy"]

@@ -19,11 +19,12 @@ import pytest
 import uproot
 
 from jettag.artefact import load_trained
-from jettag.build import BuildSettings, build_split
 from jettag.cli import main
-from jettag.ingest import IngestSettings, ingest_file
+from jettag.features import build_split
+from jettag.ingest import ingest_file
 from jettag.ingest.summary import summarize
 from jettag.predict import predict_files
+from jettag.settings import BuildSettings, IngestSettings, PredictSettings
 from jettag.shards import read_shard
 from tests.ingest.conftest import write_toplandscape_hdf5, write_toplandscape_parquet
 from tests.predict.conftest import read_tree, write_tree
@@ -79,15 +80,18 @@ def test_the_vector_file_is_what_jetclass_holds():
     assert tree["part_isPhoton"].typename == "std::vector<int32_t>"
 
 
+NO_BOOTSTRAP = '{"evaluate": {"bootstrap": 0}}'
+
+
 @pytest.mark.parametrize("fmt", ["root float[]", "root vector<float>", "root branch map",
                                  "toplandscape hdf5", "toplandscape parquet"])  # fmt: skip
 @pytest.mark.parametrize("name", ["lstm", "cnn", "bdt"])
 def test_predict_gives_evaluates_scores_on_every_format(fmt, name, files, trained, built, tmp_path):
     path, options = files[fmt]
-    settings = IngestSettings(
+    settings = IngestSettings.create(
         signal=["label_Tbqq"],
         background=["label_QCD"],
-        fractions={"train": 0.0, "val": 0.0, "test": 1.0},  # every jet scored by evaluate
+        splits={"train": 0.0, "val": 0.0, "test": 1.0},  # every jet scored by evaluate
         **options,
     )
     outputs = {split: tmp_path / "ingest" / f"{split}.arrow" for split in SPLITS}
@@ -99,16 +103,16 @@ def test_predict_gives_evaluates_scores_on_every_format(fmt, name, files, traine
         "test",
         [outputs["test"]],
         built / "standardisation.json",
-        BuildSettings(max_length=64, chunk_size=150),
+        BuildSettings.create(max_length=64, chunk_size=150),
         build / "test",
         tmp_path / "dataset.json",
     )
     assert main(["-q", "evaluate", "--run-dir", str(trained[name]), "--build-dir", str(build),
-                 "--output-dir", str(tmp_path / "evaluate"), "--bootstrap", "0"]) == 0  # fmt: skip
+                 "--output-dir", str(tmp_path / "evaluate"), "--settings", NO_BOOTSTRAP]) == 0  # fmt: skip
     evaluated = pd.read_parquet(tmp_path / "evaluate" / "scores.parquet")
 
     model = load_trained(trained[name])
-    predict_files(model, [path], tmp_path / "p.parquet", chunk_size=50, **options)
+    predict_files(model, [path], tmp_path / "p.parquet", PredictSettings.create(chunk_size=50), settings)
     predicted = pd.read_parquet(tmp_path / "p.parquet").set_index("entry")
     entries = ak.to_numpy(read_shard(build / "test" / "sequences.arrow").entry)
     assert len(entries) == len(evaluated) >= 100

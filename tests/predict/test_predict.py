@@ -14,13 +14,14 @@ import torch
 import uproot
 
 from jettag.artefact import TrainedTagger, load_trained
-from jettag.build.sequences import PID_FEATURES
 from jettag.cli import main
+from jettag.features.run import load_highlevel
 from jettag.ingest.errors import IngestError
+from jettag.jetclass import PID_FEATURES
 from jettag.models import build_model
 from jettag.predict import SENTINEL, STATUS, predict_files
+from jettag.settings import EvaluateSettings, IngestSettings, PredictSettings
 from jettag.shards import read_shard
-from jettag.train.bdt import load_highlevel
 from jettag.train.data import collate_images, collate_sequences, load_images, load_sequences
 from tests.predict.conftest import read_tree, take, write_tree
 
@@ -58,8 +59,8 @@ def test_every_input_jet_gets_one_entry_in_order_across_chunks(awkward_file, gen
         trained["lstm"],
         [path],
         tmp_path / "out.root",
-        chunk_size=17,
-        batch_size=8,
+        PredictSettings.create(chunk_size=17),
+        scoring=EvaluateSettings.create(batch_size=8),
         summary=tmp_path / "s.json",
     )
     out = read_scores(tmp_path / "out.root")
@@ -80,7 +81,12 @@ def test_every_input_jet_gets_one_entry_in_order_across_chunks(awkward_file, gen
     assert not np.isnan(out["jet_mass"][~unscored]).any()
 
     # each scored jet has the score of the jet it copies, scored in one chunk from the original file
-    predict_files(trained["lstm"], [generated["Tbqq"]], tmp_path / "original.root", chunk_size=100000)
+    predict_files(
+        trained["lstm"],
+        [generated["Tbqq"]],
+        tmp_path / "original.root",
+        PredictSettings.create(chunk_size=100000),
+    )
     original = read_scores(tmp_path / "original.root")
     copied = source[~unscored]
     np.testing.assert_allclose(out["score_signal"][~unscored], original["score_signal"][copied], atol=1e-6)
@@ -99,7 +105,12 @@ def test_every_input_jet_gets_one_entry_in_order_across_chunks(awkward_file, gen
 def test_scores_equal_those_of_the_built_test_split(name, generated, built, trained, tmp_path):
     """predict rebuilds each model's inputs from the ROOT files as the build stage did for training."""
     model = load_trained(trained[name])
-    predict_files(model, [generated["Tbqq"], generated["QCD"]], tmp_path / "p.parquet", chunk_size=90)
+    predict_files(
+        model,
+        [generated["Tbqq"], generated["QCD"]],
+        tmp_path / "p.parquet",
+        PredictSettings.create(chunk_size=90),
+    )
     out = pd.read_parquet(tmp_path / "p.parquet")
     table = read_shard(built / "test" / "sequences.arrow")
     # the test split holds top jets (label 1, from the first file) and QCD jets (from the second)
@@ -127,7 +138,12 @@ def test_scores_equal_those_of_the_built_test_split(name, generated, built, trai
 
 def test_root_and_parquet_outputs_hold_the_same(generated, trained, tmp_path):
     for suffix in (".root", ".parquet"):
-        predict_files(trained["gru"], [generated["QCD"]], tmp_path / f"p{suffix}", chunk_size=150)
+        predict_files(
+            trained["gru"],
+            [generated["QCD"]],
+            tmp_path / f"p{suffix}",
+            PredictSettings.create(chunk_size=150),
+        )
     root, parquet = read_scores(tmp_path / "p.root"), read_scores(tmp_path / "p.parquet")
     assert list(root) == list(parquet)
     assert list(root)[:5] == ["entry", "file_index", "status", "score_background", "score_signal"]
@@ -141,7 +157,12 @@ def test_other_branch_names_and_tree_through_a_branch_map(generated, trained, tm
     renamed = {name.replace("part_", "PFCands_").replace("jet_", "FatJet_"): v for name, v in columns.items()}
     path = write_tree(tmp_path / "cms-like.root", renamed, tree="Events")
     branch_map = {name: name.replace("part_", "PFCands_").replace("jet_", "FatJet_") for name in columns}
-    predict_files(trained["cnn"], [path], tmp_path / "mapped.root", branch_map=branch_map, tree="Events")
+    predict_files(
+        trained["cnn"],
+        [path],
+        tmp_path / "mapped.root",
+        reading=IngestSettings.create(branch_map=branch_map, tree="Events"),
+    )
     predict_files(trained["cnn"], [generated["Tbqq"]], tmp_path / "plain.root")
     mapped, plain = read_scores(tmp_path / "mapped.root"), read_scores(tmp_path / "plain.root")
     np.testing.assert_array_equal(mapped["score_signal"], plain["score_signal"])
@@ -236,7 +257,12 @@ def test_predict_command_scores_files_and_fails_in_one_line(generated, trained, 
         "--output",
         str(output),
     ]
-    assert main([*argv, "--summary", str(tmp_path / "gru.json"), "--chunk-size", "64"]) == 0
+    assert (
+        main(
+            [*argv, "--summary", str(tmp_path / "gru.json"), "--settings", '{"predict": {"chunk_size": 64}}']
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "gru.json").read_text())
     assert (
         summary["jets"] == len(pd.read_parquet(output)) == uproot.open(generated["QCD"])["tree"].num_entries

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from jettag.config import ConfigError, validate_config
-from jettag.predict.workflow import predict_args, predict_models, predict_sources, predicted_files
+from jettag.predict.workflow import predict_models, predict_sources, predicted_files
+from jettag.settings import EvaluateSettings, IngestSettings, PredictSettings, settings_json
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,8 +74,14 @@ def test_models_resolve_to_trainings_and_inputs_to_uniquely_named_files(tmp_path
     config["predict"]["inputs"].append(str(tmp_path / "b" / "*.root"))
     with pytest.raises(ValueError, match="share the name 'jets'; rename one"):
         predict_sources(config)
-    assert predict_args(config) == (
-        "--format root --chunk-size 10000 --tree Events --jet-r 0.8 --branch-map 'part_px=PF cands px'"
+    # what the rule hands `jettag predict --settings`: its section and ingest's reading options
+    handed = settings_json(config, PredictSettings, IngestSettings, EvaluateSettings)
+    reading = IngestSettings.load(handed)
+    assert PredictSettings.load(handed) == PredictSettings.from_config(config)
+    assert (reading.tree, dict(reading.branch_map), reading.jet_r) == (
+        "Events",
+        {"part_px": "PF cands px"},
+        0.8,
     )
 
 
@@ -104,4 +111,5 @@ def test_the_predict_target_plans_one_job_per_tagger_and_file(generated, tmp_pat
     for model in ("lstm", "bdt"):
         for name in ("QCD", "Tbqq"):
             assert f"results/smoke/predict/{model}/seed1/{name}.parquet" in output
-    assert "--format parquet --chunk-size 500 --tree tree --jet-r 0.8 --branch-map part_px=part_px" in output
+    assert '"format":"parquet","chunk_size":500' in output
+    assert '"tree":"tree","branch_map":{"part_px":"part_px"}' in output

@@ -10,6 +10,7 @@ import pytest
 
 from jettag.evaluate import evaluate_run
 from jettag.report import FIGURES, write_report
+from jettag.settings import EvaluateSettings
 
 MODEL_KEYS = {
     "kind", "cell", "n_seeds", "n_params", "auc", "auc_spread", "auc_error", "accuracy", "accuracy_spread",
@@ -24,7 +25,7 @@ def report(trained_runs: dict[str, Path], built: Path, ingested, tmp_path_factor
     evaluations = []
     for name, run_dir in trained_runs.items():
         evaluations.append(out / "evaluate" / name)
-        evaluate_run(run_dir, built, evaluations[-1], bootstrap=20)
+        evaluate_run(run_dir, built, evaluations[-1], EvaluateSettings.create(bootstrap=20))
     metrics = write_report(
         evaluations,
         out / "report",

@@ -7,9 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from jettag.build.run import HIGH_LEVEL_FEATURES
+from jettag.features.run import load_highlevel
+from jettag.jetclass import HIGH_LEVEL_FEATURES
 from jettag.shards import ShardWriter, read_shard
-from jettag.train.bdt import BDTModel, export_trees, fit_bdt, load_bdt, load_highlevel, train_bdt
+from jettag.train.bdt import export_trees, fit_bdt, train_bdt
+from jettag.trees import BDTModel, load_bdt
 
 SPLITS = ("train", "val", "test")
 ARTEFACT_KEYS = {"features", "params", "seed", "jettag_version", "sklearn_version", "metrics", "file"}

@@ -19,8 +19,9 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from jettag.models import build_model, load_model_config
-from jettag.train import JetDataModule, ShardStream, train_model
+from jettag.train import JetDataModule, ShardStream
 from jettag.train.arrays import scan_split
+from tests.training import fit
 
 pytestmark = [
     # Lightning 2.6 still constructs torch's LeafSpec, which torch 2.13 deprecates; nothing of jettag's
@@ -73,7 +74,7 @@ def one_process(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         batch_size=BATCH,
         seed=SEED,
     )
-    train_model(
+    fit(
         load_model_config(LSTM),
         data,
         out,
@@ -92,9 +93,10 @@ def one_process(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_ddp_on_two_cpu_processes_trains_like_one(built, tmp_path, one_process):
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "jettag", "train", "--model", str(LSTM), "--build-dir", str(built)]
-    command += ["--output-dir", str(out), "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp"]
-    command += ["--max-epochs", str(EPOCHS), "--batch-size", str(BATCH), "--lr", str(LR), "--seed", str(SEED)]
-    command += ["--patience", "100"]
+    command += ["--output-dir", str(out), "--seed", str(SEED), "--settings"]
+    settings = {"accelerator": "cpu", "devices": 2, "strategy": "ddp", "max_epochs": EPOCHS,
+                "batch_size": BATCH, "lr": LR, "patience": 100}  # fmt: skip
+    command += [json.dumps({"train": settings})]
     # outside a Slurm job whatever the test runs in: Lightning would take the ranks from Slurm otherwise
     env = {key: value for key, value in os.environ.items() if not key.startswith("SLURM_")}
     run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from jettag.train import JetDataModule, train_model
+from jettag.train import JetDataModule
+from tests.training import fit
 
 #: a GRU small enough for a few seconds an epoch on one thread, with dropout: it draws random numbers
 #: every step, so a resumed run only matches if the random state of every epoch is restored
@@ -43,7 +44,7 @@ pytestmark = [
 ]
 
 
-def train_command(model: Path, built: Path, out: Path, *extra: str) -> list[str]:
+def train_command(model: Path, built: Path, out: Path, **extra: Any) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -57,15 +58,10 @@ def train_command(model: Path, built: Path, out: Path, *extra: str) -> list[str]
         str(out),
         "--seed",
         str(SEED),
-        "--batch-size",
-        "16",
-        "--lr",
-        "3e-3",
-        "--max-epochs",
-        str(EPOCHS),
-        "--accelerator",
-        "cpu",
-        *extra,
+        "--settings",
+        json.dumps(
+            {"train": {"batch_size": 16, "lr": 3e-3, "max_epochs": EPOCHS, "accelerator": "cpu", **extra}}
+        ),
     ]
 
 
@@ -134,21 +130,21 @@ def reference(built, tmp_path_factory) -> Callable[[bool], Path]:
         if streaming not in runs:
             runs[streaming] = out = tmp_path_factory.mktemp("reference")
             data = sequences(built, streaming=streaming)
-            train_model(TINY_GRU, data, out, seed=SEED, max_epochs=EPOCHS, accelerator="cpu", lr=3e-3)
+            fit(TINY_GRU, data, out, seed=SEED, max_epochs=EPOCHS, accelerator="cpu", lr=3e-3)
         return runs[streaming]
 
     return run
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("streaming", ["--streaming", "--no-streaming"], ids=["streamed", "in_memory"])
+@pytest.mark.parametrize("streaming", [True, False], ids=["streamed", "in_memory"])
 def test_a_training_killed_mid_epoch_ends_as_the_uninterrupted_one(
     built, model_file, reference, tmp_path, streaming
 ):
     out = tmp_path / "killed"
     last = out / "last.ckpt"
     with (tmp_path / "killed.log").open("w") as log:
-        process = subprocess.Popen(train_command(model_file, built, out, streaming), stderr=log)
+        process = subprocess.Popen(train_command(model_file, built, out, streaming=streaming), stderr=log)
         try:
             deadline = time.monotonic() + 240
             while not last.exists() and time.monotonic() < deadline:
@@ -167,10 +163,10 @@ def test_a_training_killed_mid_epoch_ends_as_the_uninterrupted_one(
     assert not (out / "artefact.json").exists()
 
     result = subprocess.run(
-        train_command(model_file, built, out, streaming), check=True, capture_output=True, text=True
+        train_command(model_file, built, out, streaming=streaming), check=True, capture_output=True, text=True
     )
     assert "'resumed': True" in result.stderr
-    assert_same_run(out, reference(streaming == "--streaming"))
+    assert_same_run(out, reference(streaming))
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +174,7 @@ def other_run(built, tmp_path_factory) -> Path:
     """One epoch of a smaller GRU of another seed: a run whose files a new one must not take for its own."""
     out = tmp_path_factory.mktemp("other")
     smaller = TINY_GRU | {"hidden_size": 8}
-    train_model(smaller, sequences(built, seed=9), out, seed=9, max_epochs=1, accelerator="cpu", lr=3e-3)
+    fit(smaller, sequences(built, seed=9), out, seed=9, max_epochs=1, accelerator="cpu", lr=3e-3)
     return out
 
 
@@ -215,7 +211,7 @@ def test_a_last_checkpoint_that_cannot_be_resumed_is_set_aside_and_the_run_start
     if how == "garbage":
         # the command a user runs: a warning, no traceback, and a training
         result = subprocess.run(
-            train_command(model_file, built, out, "--streaming"), capture_output=True, text=True
+            train_command(model_file, built, out, streaming=True), capture_output=True, text=True
         )
         assert result.returncode == 0, result.stderr[-3000:]
         assert "Traceback" not in result.stderr
@@ -223,7 +219,7 @@ def test_a_last_checkpoint_that_cannot_be_resumed_is_set_aside_and_the_run_start
         messages = result.stderr
     else:
         with caplog.at_level(logging.WARNING, logger="jettag.train.fit"):
-            result = train_model(
+            result = fit(
                 TINY_GRU, sequences(built), out, seed=SEED, max_epochs=EPOCHS, accelerator="cpu", lr=3e-3
             )
         assert not result["resumed"]

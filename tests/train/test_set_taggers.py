@@ -11,8 +11,9 @@ import torch
 
 from jettag.artefact import load_tagger
 from jettag.models import ParticleCloudTagger, ParticleFlowNetwork, load_model_config
-from jettag.train import JetDataModule, train_model
+from jettag.train import JetDataModule
 from jettag.train.data import collate_sequences, load_sequences
+from tests.training import fit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +38,7 @@ def trained(request, built: Path, tmp_path_factory: pytest.TempPathFactory) -> t
         "sequence", *(built / split / "sequences.arrow" for split in ("train", "val")), batch_size=32, seed=1
     )
     out = tmp_path_factory.mktemp(name)
-    metrics = train_model(
+    metrics = fit(
         load_model_config(ROOT / "configs/models" / f"{name}.yaml"),
         data,
         out,

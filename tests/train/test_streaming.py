@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from jettag.build.sequences import padding_fraction
-from jettag.train import JetDataModule, ShardStream, StreamLoader, train_model
+from jettag.features.sequences import padding_fraction
+from jettag.train import JetDataModule, ShardStream, StreamLoader
 from jettag.train.arrays import scan_split
 from jettag.train.data import load_sequences
+from tests.training import fit
 
 pytestmark = [
     # Lightning 2.6 still constructs torch's LeafSpec, which torch 2.13 deprecates; nothing of jettag's
@@ -215,7 +216,7 @@ def test_a_resumed_streamed_run_trains_like_one_never_stopped(built, tmp_path):
 
     def run(output_dir: Path, max_epochs: int) -> dict:
         data = module(built, num_workers=1, shuffle_buffer=100)
-        return train_model(model, data, output_dir, max_epochs=max_epochs, **options)
+        return fit(model, data, output_dir, max_epochs=max_epochs, **options)
 
     straight = run(tmp_path / "straight", 4)
     run(tmp_path / "stopped", 2)

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from jettag.build.sequences import padding_fraction
+from jettag.features.sequences import padding_fraction
 from jettag.models import build_model
-from jettag.train import ARTEFACT_KEYS, JetDataModule, train_model
+from jettag.train import ARTEFACT_KEYS, JetDataModule
+from tests.training import fit
 
 TINY_RNN = {
     "kind": "recurrent",
@@ -60,7 +61,7 @@ def metrics_rows(output_dir: Path, version: int) -> list[dict[str, str]]:
 def trained_lstm(built: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, JetDataModule]:
     out = tmp_path_factory.mktemp("lstm")
     data = sequences(built)
-    result = train_model(
+    result = fit(
         rnn("lstm"),
         data,
         out,
@@ -81,7 +82,7 @@ def test_lstm_learns_top_from_qcd(trained_lstm):
 
 
 def test_gru_learns_top_from_qcd(built, tmp_path):
-    result = train_model(rnn("gru"), sequences(built), tmp_path, seed=1, max_epochs=6, **CPU)
+    result = fit(rnn("gru"), sequences(built), tmp_path, seed=1, max_epochs=6, **CPU)
     assert result["val/auc"] > 0.75
 
 
@@ -89,7 +90,7 @@ def test_cnn_learns_top_from_qcd(built, tmp_path):
     data = JetDataModule(
         "image", built / "train" / "images.arrow", built / "val" / "images.arrow", batch_size=32, seed=3
     )
-    result = train_model(TINY_CNN, data, tmp_path, seed=1, max_epochs=6, **(CPU | {"lr": 3e-3}))
+    result = fit(TINY_CNN, data, tmp_path, seed=1, max_epochs=6, **(CPU | {"lr": 3e-3}))
     assert result["val/auc"] > 0.75
     artefact = json.loads((tmp_path / "artefact.json").read_text())
     assert artefact["image_size"] == data.image_size
@@ -99,9 +100,7 @@ def test_cnn_learns_top_from_qcd(built, tmp_path):
 @pytest.mark.parametrize("streaming", [True, False], ids=["streamed", "in_memory"])
 def test_same_seed_gives_the_same_metrics(built, tmp_path, streaming):
     runs = [
-        train_model(
-            rnn("gru"), sequences(built, streaming=streaming), tmp_path / str(i), seed=5, max_epochs=2, **CPU
-        )
+        fit(rnn("gru"), sequences(built, streaming=streaming), tmp_path / str(i), seed=5, max_epochs=2, **CPU)
         for i in range(2)
     ]
     for key in ("val/loss", "val/accuracy", "val/auc"):
@@ -113,10 +112,10 @@ def test_same_seed_gives_the_same_metrics(built, tmp_path, streaming):
 
 
 def test_a_stopped_run_resumes_from_its_last_checkpoint(built, tmp_path):
-    first = train_model(rnn("gru"), sequences(built), tmp_path, seed=2, max_epochs=2, schedule="none", **CPU)
+    first = fit(rnn("gru"), sequences(built), tmp_path, seed=2, max_epochs=2, schedule="none", **CPU)
     assert (tmp_path / "last.ckpt").exists()
     assert not first["resumed"]
-    second = train_model(rnn("gru"), sequences(built), tmp_path, seed=2, max_epochs=4, schedule="none", **CPU)
+    second = fit(rnn("gru"), sequences(built), tmp_path, seed=2, max_epochs=4, schedule="none", **CPU)
     assert second["resumed"]
     assert second["epochs_trained"] == 4
     # the step count goes on from the first run rather than starting again
@@ -216,13 +215,16 @@ def test_a_killed_training_resumes_where_it_stopped(built, tmp_path):
         str(built),
         "--output-dir",
         str(out),
-        "--batch-size",
-        "16",
-        "--patience",
-        "1000",
+        "--seed",
+        "1",
+        "--settings",
     ]
+
+    def settings(max_epochs: int) -> str:
+        return json.dumps({"train": {"batch_size": 16, "patience": 1000, "max_epochs": max_epochs}})
+
     last = out / "last.ckpt"
-    process = subprocess.Popen([*command, "--max-epochs", "1000"], stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([*command, settings(1000)], stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 240
         while not last.exists() and time.monotonic() < deadline:
@@ -237,9 +239,7 @@ def test_a_killed_training_resumes_where_it_stopped(built, tmp_path):
     assert not (out / "artefact.json").exists()
     done = torch.load(last, map_location="cpu", weights_only=False)["epoch"] + 1  # our own file
     assert 2 <= done < 1000
-    result = subprocess.run(
-        [*command, "--max-epochs", str(done + 2)], capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([*command, settings(done + 2)], capture_output=True, text=True, check=True)
     assert "'resumed': True" in result.stderr
     assert f"'epochs_trained': {done + 2}" in result.stderr
     artefact = json.loads((out / "artefact.json").read_text())
@@ -249,7 +249,7 @@ def test_a_killed_training_resumes_where_it_stopped(built, tmp_path):
 def test_multiclass_validation_auc_is_undefined_not_an_error_while_a_class_is_missing():
     """The sanity check's first batches of a small multi-class sample can lack a class: the AUC is NaN then,
     and defined again once every class is there."""
-    from jettag.train.module import validation_auc
+    from jettag.metrics import validation_auc
 
     probabilities = np.array([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.8, 0.1]])
     assert np.isnan(validation_auc(np.array([0, 1, 0, 1]), probabilities))

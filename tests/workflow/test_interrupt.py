@@ -19,10 +19,13 @@ import pytest
 import uproot
 import yaml
 
-from jettag.build import BuildSettings, build_split
-from jettag.build import run as build_run
+from jettag.features import build_split
+from jettag.features import run as build_run
+from jettag.settings import BuildSettings
 from jettag.shards import ShardWriter, num_rows, partial_path
 from tests.smoke import smoke_config
+from tests.workflow.test_workflow import snakemake_command as base_command
+from tests.workflow.test_workflow import snakemake_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SPLITS = ("train", "val", "test")
@@ -65,12 +68,8 @@ def ingest_command(source: Path, out: Path) -> list[str]:
         str(out),
         "--summary",
         str(out / "summary.json"),
-        "--signal",
-        "label_Tbqq",
-        "--background",
-        "label_QCD",
-        "--chunk-size",
-        "500",
+        "--settings",
+        '{"signal": ["label_Tbqq"], "background": ["label_QCD"], "ingest": {"chunk_size": 500}}',
     ]
 
 
@@ -120,7 +119,7 @@ def test_a_build_that_fails_midway_leaves_no_shard_and_no_partial_file(
     outputs of an earlier build at the same paths: they are not what the failed build was to write."""
     shards, summary = ingested
     out = tmp_path / "train"
-    settings = BuildSettings(max_length=64, chunk_size=50)
+    settings = BuildSettings.create(max_length=64, chunk_size=50)
     build_split("train", shards["train"], built / "standardisation.json", settings, out, summary)
     assert (out / "sequences.arrow").exists()
     write_chunk = build_run._write_chunk
@@ -164,25 +163,7 @@ def test_a_shard_appears_at_its_path_only_when_closed(tmp_path):
 
 def snakemake_command(workdir: Path, config: Path, *args: str) -> list[str]:
     # the targets before --configfile, which takes every word after it
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        "1",
-        *args,
-        "--configfile",
-        str(config),
-    ]
-
-
-def snakemake_env() -> dict[str, str]:
-    """This interpreter's environment, with the `jettag` command on PATH."""
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return base_command(workdir, "--cores", "1", *args, "--configfile", str(config))
 
 
 def snakemake(workdir: Path, config: Path, *args: str) -> subprocess.CompletedProcess:

@@ -22,20 +22,26 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
+def snakemake_env() -> dict[str, str]:
+    """This interpreter's environment, with the `jettag` command on PATH."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def snakemake_command(workdir: Path, *args: str) -> list[str]:
+    """This interpreter's snakemake on the project's Snakefile, run in ``workdir``."""
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
+            str(workdir), *args]  # fmt: skip
+
+
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     """Run snakemake from this interpreter's environment, with the `jettag` command on PATH."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-    ]
     return subprocess.run(
-        [*command, *args], capture_output=True, text=True, env=env, check=False, cwd=workdir
+        snakemake_command(workdir, *args),
+        capture_output=True,
+        text=True,
+        env=snakemake_env(),
+        check=False,
+        cwd=workdir,
     )
 
 

@@ -11,12 +11,12 @@ rule fit_standardisation:
     benchmark:
         f"{RESULTS}/benchmarks/build/standardisation.tsv"
     params:
-        args=build_args(),
+        settings=stage_settings(BuildSettings),
     resources:
         mem_mb=4000,
         runtime=60,
     shell:
-        "jettag fit-standardisation {input} --output {output} {params.args} 2> {log}"
+        "jettag fit-standardisation {input} --output {output} --settings {params.settings:q} 2> {log}"
 
 
 rule build:
@@ -36,11 +36,12 @@ rule build:
     wildcard_constraints:
         split="train|val|test",
     params:
-        args=build_args(with_image=True),
+        settings=stage_settings(BuildSettings),
         outdir=lambda wildcards: f"{RESULTS}/build/{wildcards.split}",
     resources:
         mem_mb=4000,
         runtime=120,
     shell:
         "jettag build {input.shards} --split {wildcards.split} --standardisation {input.standardisation}"
-        " --ingest-summary {input.ingest_summary} --output-dir {params.outdir} {params.args} 2> {log}"
+        " --ingest-summary {input.ingest_summary} --output-dir {params.outdir} --settings {params.settings:q}"
+        " 2> {log}"

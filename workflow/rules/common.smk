@@ -1,15 +1,30 @@
-"""Helpers shared by the stage files: which processes, seeds and files the configuration asks for."""
+"""Helpers shared by the stage files: which processes, seeds and files the configuration asks for, and each
+stage's settings as one value (the validated section as JSON, jettag.settings), so a job reruns when its
+settings change."""
 
 import glob
 import os
-import shlex
 from pathlib import Path
 
 import yaml
 
 from snakemake.exceptions import WorkflowError
 
-from jettag.jetclass import PROCESS_LABELS
+from jettag.jetclass import PROCESS_LABELS, SPLITS
+from jettag.settings import (
+    BuildSettings,
+    EvaluateSettings,
+    GenerateSettings,
+    IngestSettings,
+    PredictSettings,
+    TrainSettings,
+    settings_json,
+)
+
+
+def stage_settings(*settings):
+    """The ``--settings`` of a stage's command: the parts of the configuration ``settings`` are built from."""
+    return settings_json(config, *settings)
 
 
 def generated_processes():
@@ -32,26 +47,6 @@ def generated_shards():
         process=generated_processes(),
         seed=generated_seeds(),
     )
-
-
-def generate_args():
-    """`jettag generate` options from the `generate` section (per-shard values come from wildcards)."""
-    gen = config["generate"]
-    args = [
-        f"--jets-per-shard {gen['jets_per_shard']}",
-        f"--sqrt-s {gen['sqrt_s']}",
-        f"--jet-r {gen['jet_r']}",
-        f"--pt-min {gen['pt_min']}",
-        f"--pt-max {gen['pt_max']}",
-        f"--eta-max {gen['eta_max']}",
-        f"--batch-events {gen['batch_events']}",
-    ]
-    for key in ("pthat_min", "pthat_max"):
-        if gen[key] is not None:
-            args.append(f"--{key.replace('_', '-')} {gen[key]}")
-    args += [f"--pythia {shlex.quote(line)}" for line in gen["pythia"]]
-    args.append(f"--detector {shlex.quote(detector_card() or 'none')}")
-    return " ".join(args)
 
 
 def detector_card():
@@ -85,44 +80,6 @@ def ingest_sources():
     return sources
 
 
-def ingest_args():
-    """`jettag ingest` options from the top level and the `ingest` section of the configuration."""
-    ing = config["ingest"]
-    args = [
-        "--signal " + " ".join(config["signal"]),
-        "--background " + " ".join(config["background"]),
-        f"--chunk-size {ing['chunk_size']}",
-        "--splits " + " ".join(str(ing["splits"][s]) for s in ("train", "val", "test")),
-        f"--split-seed {ing['split_seed']}",
-        f"--split-by {ing['split_by']}",
-        f"--jet-r {ing['jet_r']}",
-        f"--on-bad-file {ing['on_bad_file']}",
-        f"--tree {shlex.quote(ing['tree'])}",
-    ]
-    if config["multiclass"]:
-        args.append("--multiclass")
-    for key in ("pt_min", "pt_max", "eta_max"):
-        if ing[key] is not None:
-            args.append(f"--{key.replace('_', '-')} {ing[key]}")
-    args += [f"--branch-map {shlex.quote(f'{k}={v}')}" for k, v in ing["branch_map"].items()]
-    return " ".join(args)
-
-
-def build_args(with_image=False):
-    """`jettag fit-standardisation` / `jettag build` options from the `build` section."""
-    b = config["build"]
-    args = [f"--max-length {b['max_length']}", f"--ordering {b['ordering']}", f"--chunk-size {b['chunk_size']}"]
-    if b["with_pid"]:
-        args.append("--with-pid")
-    if with_image:
-        image = b["image"]
-        args += [f"--image-size {image['size']}", f"--image-extent {image['extent']}"]
-        args += [f"--no-{step}" for step in ("centre", "rotate", "flip", "normalise") if not image[step]]
-        if b["balance"]:
-            args.append("--balance")
-    return " ".join(args)
-
-
 def ingest_shards(split):
     return expand(f"{RESULTS}/ingest/{{name}}/{split}.arrow", name=list(ingest_sources()))
 
@@ -136,34 +93,6 @@ def trained_models():
     )
 
 
-def train_args():
-    """`jettag train` options from the `train` section (model and seed come from wildcards)."""
-    t = config["train"]
-    args = [
-        f"--max-epochs {t['max_epochs']}",
-        f"--patience {t['patience']}",
-        f"--batch-size {t['batch_size']}",
-        f"--lr {t['lr']}",
-        f"--weight-decay {t['weight_decay']}",
-        f"--schedule {t['schedule']}",
-        f"--gradient-clip-val {t['gradient_clip_val'] or 0}",
-        f"--num-workers {t['num_workers']}",
-        f"--accelerator {t['accelerator']}",
-        f"--strategy {t['strategy']}",
-        f"--num-nodes {t['num_nodes']}",
-        f"--shuffle-buffer {t['shuffle_buffer']}",
-    ]
-    devices = t["devices"]
-    args.append(f"--devices {','.join(map(str, devices)) if isinstance(devices, list) else devices}")
-    if t["precision"] is not None:
-        args.append(f"--precision {t['precision']}")
-    if not t["bucket"]:
-        args.append("--no-bucket")
-    if not t["streaming"]:
-        args.append("--no-streaming")
-    return " ".join(args)
-
-
 def evaluated_runs():
     """Every evaluation the configuration asks for: one per trained model and seed."""
     return expand(
@@ -171,22 +100,6 @@ def evaluated_runs():
         model=config["train"]["models"],
         seed=config["train"]["seeds"],
     )
-
-
-def evaluate_args():
-    """`jettag evaluate` options from the `evaluate` section."""
-    e = config["evaluate"]
-    efficiencies = " ".join(str(eps) for eps in e["signal_efficiencies"])
-    return f"--signal-efficiencies {efficiencies} --bootstrap {e['bootstrap']} --batch-size {e['batch_size']}"
-
-
-def report_args():
-    """`jettag report` options from the `evaluate` section."""
-    e = config["evaluate"]
-    args = ["--signal-efficiencies " + " ".join(str(eps) for eps in e["signal_efficiencies"])]
-    if e["pt_bins"] is not None:
-        args.append("--pt-bins " + " ".join(str(edge) for edge in e["pt_bins"]))
-    return " ".join(args)
 
 
 FIGURE_NAMES = [

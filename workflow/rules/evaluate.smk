@@ -18,11 +18,11 @@ rule evaluate:
         run_dir=lambda wildcards, input: os.path.dirname(input.artefact),
         build=lambda wildcards, input: os.path.dirname(os.path.dirname(input.train_summary)),
         outdir=lambda wildcards, output: os.path.dirname(output.scores),
-        args=evaluate_args(),
+        settings=stage_settings(EvaluateSettings),
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
     shell:
         "jettag evaluate --run-dir {params.run_dir} --build-dir {params.build} --output-dir {params.outdir}"
-        " --threads {threads} {params.args} 2> {log}"
+        " --threads {threads} --settings {params.settings:q} 2> {log}"

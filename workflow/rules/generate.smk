@@ -15,12 +15,12 @@ rule generate:
         process="|".join(PROCESS_LABELS),
         seed=r"\d+",
     params:
-        args=generate_args(),
+        settings=stage_settings(GenerateSettings),
     threads: 1
     resources:
         mem_mb=2000,
         # about 40 jets/s per core, with a wide margin
         runtime=lambda wildcards: 10 + config["generate"]["jets_per_shard"] // 600,
     shell:
-        "jettag generate --process {wildcards.process} --seed {wildcards.seed} {params.args}"
-        " --output {output.root} --summary {output.summary} 2> {log}"
+        "jettag generate --process {wildcards.process} --seed {wildcards.seed}"
+        " --output {output.root} --summary {output.summary} --settings {params.settings:q} 2> {log}"

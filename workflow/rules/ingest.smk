@@ -1,8 +1,5 @@
 """Stage 2: each input file (or generated shard) becomes train / val / test shards (Arrow IPC), one job per file."""
 
-SPLITS = ["train", "val", "test"]
-
-
 rule ingest:
     input:
         lambda wildcards: ingest_sources()[wildcards.name],
@@ -14,15 +11,15 @@ rule ingest:
     benchmark:
         f"{RESULTS}/benchmarks/ingest/{{name}}.tsv"
     params:
-        args=ingest_args(),
+        settings=stage_settings(IngestSettings),
         outdir=lambda wildcards: f"{RESULTS}/ingest/{wildcards.name}",
     threads: 1
     resources:
         mem_mb=3000,
         runtime=60,
     shell:
-        "jettag ingest --input {input} --output-dir {params.outdir} --summary {output.summary} {params.args}"
-        " 2> {log}"
+        "jettag ingest --input {input} --output-dir {params.outdir} --summary {output.summary}"
+        " --settings {params.settings:q} 2> {log}"
 
 
 rule ingest_summary:

@@ -25,7 +25,7 @@ rule predict_file:
         seed=r"\d+",
         name="[^/]+",
     params:
-        args=predict_workflow.predict_args(config),
+        settings=stage_settings(PredictSettings, IngestSettings, EvaluateSettings),
         model=lambda wildcards, input: os.path.dirname(input.artefact),
     threads: 1
     resources:
@@ -33,7 +33,7 @@ rule predict_file:
         runtime=60,
     shell:
         "jettag predict --model {params.model} --input {input.data:q} --output {output.scores}"
-        " --summary {output.summary} --threads {threads} {params.args} 2> {log}"
+        " --summary {output.summary} --threads {threads} --settings {params.settings:q} 2> {log}"
 
 
 rule predict:

@@ -41,7 +41,7 @@ rule report:
     params:
         evaluations=lambda wildcards, input: " ".join(os.path.dirname(p) for p in input.evaluations),
         outdir=lambda wildcards, output: os.path.dirname(output.metrics),
-        args=report_args(),
+        settings=stage_settings(EvaluateSettings),
     threads: 1
     resources:
         mem_mb=2000,
@@ -50,4 +50,4 @@ rule report:
         "jettag report --evaluations {params.evaluations} --output-dir {params.outdir}"
         " --ingest-summary {input.ingest} --build-summaries {input.builds} --config {input.config}"
         " --generate-summaries {input.generated}"
-        " {params.args} 2> {log}"
+        " --settings {params.settings:q} 2> {log}"

@@ -48,7 +48,7 @@ rule train:
     wildcard_constraints:
         model="(?!bdt$)[A-Za-z0-9_-]+",
     params:
-        args=train_args(),
+        settings=stage_settings(TrainSettings),
         launch=ddp_launch,
         build=lambda wildcards, input: os.path.dirname(input.standardisation),
         outdir=lambda wildcards: f"{RESULTS}/train/{wildcards.model}/seed{wildcards.seed}",
@@ -58,4 +58,4 @@ rule train:
         runtime=240,
     shell:
         "{params.launch} jettag train --model {input.model} --build-dir {params.build} --output-dir {params.outdir}"
-        " --seed {wildcards.seed} --threads {threads} {params.args} 2> {log}"
+        " --seed {wildcards.seed} --settings {params.settings:q} 2> {log}"

@@ -6,10 +6,11 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from jettag.build.images import ImageSpec, jet_images
+from jettag.features.images import jet_images
+from jettag.settings import ImageSpec
 
 #: every preprocessing step off: the image is the plain pT histogram around the jet axis
-RAW = ImageSpec(centre=False, rotate=False, flip=False, normalise=False)
+RAW = ImageSpec.create(centre=False, rotate=False, flip=False, normalise=False)
 
 
 def jets(*constituents: list[tuple[float, float, float]]) -> tuple[ak.Array, ak.Array, ak.Array]:
@@ -79,7 +80,7 @@ def random_jets(rng: np.random.Generator, n_jets: int = 50) -> tuple[ak.Array, a
 def test_two_prongs_on_vertical_axis(angle: float) -> None:
     pixel = 1.6 / 37
     deta, dphi, pt = jets(two_prong_jet(angle, offset=(0.07, -0.04)))
-    image = jet_images(deta, dphi, pt, ImageSpec(flip=False, normalise=False))[0]
+    image = jet_images(deta, dphi, pt, ImageSpec.create(flip=False, normalise=False))[0]
     rows, cols = np.nonzero(image)
     # both blobs on the centre column, 0.8 apart: 0.8 / pixel = 18.5, so 18 or 19 rows
     assert set(cols) == {18}
@@ -96,7 +97,7 @@ def test_two_prongs_on_vertical_axis(angle: float) -> None:
     assert (hard_row, soft_row) in {up, down}
     assert abs(hard_row - soft_row) * pixel == pytest.approx(0.8, abs=pixel)
 
-    flipped = jet_images(deta, dphi, pt, ImageSpec(normalise=False))[0]
+    flipped = jet_images(deta, dphi, pt, ImageSpec.create(normalise=False))[0]
     # documented convention: the harder half at positive Delta eta, i.e. rows below the centre row 18
     assert flipped[23, 18] == pytest.approx(3.0)
     assert flipped[4, 18] == pytest.approx(1.0)
@@ -110,10 +111,12 @@ def test_flip_puts_hardest_part_in_positive_quadrant() -> None:
         [(-0.35, 0.25, 5.0), (0.15, -0.15, 1.0)],
         [(0.35, 0.25, 5.0), (-0.15, -0.15, 1.0)],
     )
-    spec = ImageSpec(size=16, centre=False, rotate=False, flip=False, normalise=False)
+    spec = ImageSpec.create(size=16, centre=False, rotate=False, flip=False, normalise=False)
     raw = jet_images(deta, dphi, pt, spec)
     assert [np.argwhere(image == 5).tolist() for image in raw] == [[[4, 5]], [[4, 10]], [[11, 10]]]
-    flipped = jet_images(deta, dphi, pt, ImageSpec(size=16, centre=False, rotate=False, normalise=False))
+    flipped = jet_images(
+        deta, dphi, pt, ImageSpec.create(size=16, centre=False, rotate=False, normalise=False)
+    )
     # documented convention: the hard part ends in the (+Delta eta, +Delta phi) quadrant, rows and columns > 7
     for image in flipped:
         assert np.argwhere(image).tolist() == [[6, 6], [11, 10]]
@@ -127,7 +130,7 @@ def test_single_constituent_pixel_by_hand() -> None:
         deta,
         dphi,
         pt,
-        ImageSpec(size=16, extent=1.6, centre=False, rotate=False, flip=False, normalise=False),
+        ImageSpec.create(size=16, extent=1.6, centre=False, rotate=False, flip=False, normalise=False),
     )[0]
     # width 0.1: row floor((0.123 + 0.8) / 0.1) = 9, column floor((-0.456 + 0.8) / 0.1) = 3
     assert np.argwhere(image).tolist() == [[9, 3]]
@@ -140,8 +143,10 @@ def test_single_constituent_pixel_by_hand() -> None:
 
 def test_normalisation() -> None:
     deta, dphi, pt = random_jets(np.random.default_rng(1))
-    unnormalised = jet_images(deta, dphi, pt, ImageSpec(normalise=False)).sum(axis=(1, 2), dtype=np.float64)
-    sums = jet_images(deta, dphi, pt).sum(axis=(1, 2), dtype=np.float64)
+    unnormalised = jet_images(deta, dphi, pt, ImageSpec.create(normalise=False)).sum(
+        axis=(1, 2), dtype=np.float64
+    )
+    sums = jet_images(deta, dphi, pt, ImageSpec.create()).sum(axis=(1, 2), dtype=np.float64)
     filled = unnormalised > 0
     assert filled.sum() >= 45
     assert sums[filled] == pytest.approx(1.0, abs=1e-5)
@@ -156,7 +161,7 @@ def test_normalisation() -> None:
 
 def test_empty_jet_and_outside_window() -> None:
     deta, dphi, pt = jets([], [(0.1, 0.2, 2.0), (0.9, 0.0, 5.0), (0.0, -1.2, 4.0)], [(2.0, 2.0, 1.0)])
-    for spec in (RAW, ImageSpec()):
+    for spec in (RAW, ImageSpec.create()):
         images = jet_images(deta, dphi, pt, spec)
         assert images.shape == (3, 37, 37)
         assert images.dtype == np.float32
@@ -168,17 +173,17 @@ def test_empty_jet_and_outside_window() -> None:
     assert raw[1].sum() == pytest.approx(2.0)
     assert not raw[2].any()
     # centring brings the lone far constituent to the centre pixel
-    assert jet_images(deta, dphi, pt)[2, 18, 18] == pytest.approx(1.0)
+    assert jet_images(deta, dphi, pt, ImageSpec.create())[2, 18, 18] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(
     "spec",
     [
         RAW,
-        ImageSpec(rotate=False, flip=False, normalise=False),
-        ImageSpec(size=33, extent=1.2, rotate=False),
-        ImageSpec(),
-        ImageSpec(size=40, centre=False, flip=False),
+        ImageSpec.create(rotate=False, flip=False, normalise=False),
+        ImageSpec.create(size=33, extent=1.2, rotate=False),
+        ImageSpec.create(),
+        ImageSpec.create(size=40, centre=False, flip=False),
     ],
     ids=["off", "centre", "centre-flip-norm", "all", "rotate-even"],
 )
@@ -204,19 +209,19 @@ def test_matches_per_jet_reference(spec: ImageSpec) -> None:
     ],
 )
 def test_bad_spec(kwargs: dict, field: str) -> None:
-    with pytest.raises(ValueError, match=rf"ImageSpec\.{field}\b"):
-        ImageSpec(**kwargs)
+    with pytest.raises(ValueError, match=rf"(ImageSpec\.|build\.image\.){field}\b"):
+        ImageSpec.create(**kwargs)
 
 
 def test_mismatched_inputs() -> None:
     deta, _, pt = jets([(0.1, 0.2, 2.0)])
     with pytest.raises(ValueError, match="dphi"):
-        jet_images(deta, ak.Array([[0.1, 0.2]]), pt)
+        jet_images(deta, ak.Array([[0.1, 0.2]]), pt, ImageSpec.create())
 
 
 def test_single_constituent_is_not_rotated() -> None:
     # a lone constituent has no principal axis: rotation about the jet axis must leave it where it is
     deta, dphi, pt = jets([(0.22413554787635803, 0.1378747977129449, 1.9)], [(-0.5, 0.3, 1.0)])
-    images = jet_images(deta, dphi, pt, ImageSpec(size=16, centre=False, flip=False, normalise=False))
+    images = jet_images(deta, dphi, pt, ImageSpec.create(size=16, centre=False, flip=False, normalise=False))
     assert np.argwhere(images[0]).tolist() == [[10, 9]]
     assert np.argwhere(images[1]).tolist() == [[3, 11]]

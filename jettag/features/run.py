@@ -13,7 +13,6 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,40 +20,24 @@ import awkward as ak
 import numpy as np
 
 from jettag import __version__
-from jettag.build.images import ImageSpec, jet_images
-from jettag.build.sequences import Standardisation, constituent_features, order_constituents
+from jettag.features.images import jet_images
+from jettag.features.sequences import constituent_features, order_constituents
 from jettag.ingest.split import jet_uniform
-from jettag.jetclass import BINARY_LABEL_NAMES
+from jettag.jetclass import BINARY_LABEL_NAMES, BUILD_OBSERVERS, HIGH_LEVEL_FEATURES
 from jettag.progress import Progress
-from jettag.shards import ShardWriter, iterate_shard, write_text_atomically
+from jettag.settings import BuildSettings
+from jettag.shards import ShardWriter, iterate_shard, read_shard, write_text_atomically
+from jettag.standardisation import Standardisation
 
 __all__ = [
-    "HIGH_LEVEL_FEATURES",
-    "OBSERVERS",
-    "BuildSettings",
     "build_split",
+    "constituent_sequences",
     "fit_standardisation",
+    "load_highlevel",
     "read_shards",
 ]
 
 log = logging.getLogger(__name__)
-
-#: jet-level quantities carried next to every built jet, so plots need no rerun of earlier stages
-OBSERVERS = ("jet_pt", "jet_eta", "jet_phi", "jet_mass", "jet_sdmass")
-#: inputs of the BDT baseline
-HIGH_LEVEL_FEATURES = ("jet_mass", "jet_sdmass", "tau21", "tau32", "jet_nparticles")
-
-
-@dataclass(frozen=True)
-class BuildSettings:
-    """How sequences and images are built; recorded with every output so a model can rebuild its inputs."""
-
-    max_length: int = 128
-    ordering: str = "pt"
-    with_pid: bool = False
-    chunk_size: int = 20000
-    balance: bool = False
-    image: ImageSpec = field(default_factory=ImageSpec)
 
 
 def read_shards(paths: Sequence[str | Path], chunk_size: int) -> Iterator[tuple[Path, ak.Array]]:
@@ -65,7 +48,7 @@ def read_shards(paths: Sequence[str | Path], chunk_size: int) -> Iterator[tuple[
                 yield path, jets
 
 
-def _sequences(jets: ak.Array, settings: BuildSettings) -> ak.Array:
+def constituent_sequences(jets: ak.Array, settings: BuildSettings) -> ak.Array:
     """Features of each jet's constituents, in the configured order, cut at ``max_length``."""
     features = constituent_features(jets, with_pid=settings.with_pid)
     order = order_constituents(jets, settings.ordering)
@@ -76,7 +59,8 @@ def fit_standardisation(
     train_shards: Sequence[str | Path], settings: BuildSettings, output: str | Path
 ) -> Standardisation:
     """Fit mean and std of every feature on the training split (after ordering and truncation)."""
-    chunks = (_sequences(jets, settings) for _, jets in read_shards(train_shards, settings.chunk_size))
+    shards = read_shards(train_shards, settings.chunk_size)
+    chunks = (constituent_sequences(jets, settings) for _, jets in shards)
     standardisation = Standardisation.fit_chunks(chunks)
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     standardisation.to_json(output)
@@ -173,7 +157,7 @@ def build_split(
     result = {
         "jettag_version": __version__,
         "split": split,
-        "settings": {**asdict(settings), "image": asdict(settings.image)},
+        "settings": settings.to_dict(),
         "features": std.names,
         "n_classes": len(label_names) if (summary or {}).get("multiclass") else 1,
         "label_names": label_names,
@@ -186,8 +170,8 @@ def build_split(
 
 
 def _columns(jets: ak.Array, std: Standardisation, settings: BuildSettings) -> dict[str, dict[str, Any]]:
-    sequences = std.apply(_sequences(jets, settings))
-    observers = {name: ak.to_numpy(jets[name]).astype(np.float32) for name in OBSERVERS}
+    sequences = std.apply(constituent_sequences(jets, settings))
+    observers = {name: ak.to_numpy(jets[name]).astype(np.float32) for name in BUILD_OBSERVERS}
     label = ak.to_numpy(jets.label).astype(np.int8)
     pt = np.hypot(jets.part_px, jets.part_py)
     images = jet_images(jets.part_deta, jets.part_dphi, pt, settings.image)
@@ -244,7 +228,7 @@ def _empty_columns(std: Standardisation, settings: BuildSettings) -> dict[str, d
     f32 = np.empty(0, np.float32)
     label = np.empty(0, np.int8)
     size = settings.image.size
-    observers = dict.fromkeys(OBSERVERS, f32)
+    observers = dict.fromkeys(BUILD_OBSERVERS, f32)
     return {
         "sequences": {
             "features": features,
@@ -270,3 +254,27 @@ def _empty_columns(std: Standardisation, settings: BuildSettings) -> dict[str, d
             "jet_phi": f32,
         },
     }
+
+
+def load_highlevel(
+    path: str | Path, features: Sequence[str] = HIGH_LEVEL_FEATURES, n_labels: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """The features (float64, one column per feature, in order) and labels of a ``highlevel.arrow`` shard;
+    labels must lie in ``0 .. n_labels - 1`` (binary: 0 background, 1 signal)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such high-level shard")
+    jets = read_shard(path)
+    fields = ak.fields(jets)
+    missing = [name for name in (*features, "label") if name not in fields]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; the shard has {', '.join(fields)}")
+    X = np.empty((len(jets), len(features)), dtype=np.float64)
+    for j, name in enumerate(features):
+        X[:, j] = ak.to_numpy(jets[name])
+    y = ak.to_numpy(jets["label"]).astype(np.int64)
+    if not np.isin(y, np.arange(n_labels)).all():
+        if n_labels == 2:
+            raise ValueError(f"{path}: column label must hold 0 (background) or 1 (signal)")
+        raise ValueError(f"{path}: column label must hold class indices 0 to {n_labels - 1}")
+    return X, y

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +36,8 @@ __all__ = [
     "roc",
     "spread",
     "threshold_at",
+    "validation_auc",
+    "validation_aucs",
 ]
 
 
@@ -61,7 +64,7 @@ def _eps_b_at(eps_s: np.ndarray, eps_b: np.ndarray, target: np.ndarray | float) 
     """eps_B interpolated linearly at eps_S = ``target`` on the ROC; at an eps_S reached by several ROC
     points (a vertical step), the lowest eps_B is the one that counts (the tightest cut with that eps_S)."""
     unique_s, first = np.unique(eps_s, return_index=True)
-    return np.interp(target, unique_s, eps_b[first])
+    return np.asarray(np.interp(target, unique_s, eps_b[first]))
 
 
 def rejection_at(eps_s: np.ndarray, eps_b: np.ndarray, target: float) -> float | None:
@@ -218,3 +221,22 @@ def multiclass_metrics(
         "n_jets": {name: int((labels == i).sum()) for i, name in enumerate(label_names)},
         "per_class": per_class,
     }
+
+
+def validation_aucs(labels: np.ndarray, scores: np.ndarray) -> tuple[float, list[float]]:
+    """ROC AUC of signal probabilities ``[n]`` (binary, no per-class list); for class probabilities
+    ``[n, n_classes]`` the AUC of each signal class against the background (class 0) on
+    ``s_i / (s_i + s_0)``, and their mean, as the report computes them on the test split. NaN while a class
+    is missing, as in the sanity check's first batches of a small sample."""
+    if scores.ndim == 1:
+        return (float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else math.nan), []
+    per_class = []
+    for i in range(1, scores.shape[1]):
+        y, s = one_vs_background(labels, scores, i)
+        per_class.append(float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else math.nan)
+    return float(np.mean(per_class)), per_class
+
+
+def validation_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The AUC of :func:`validation_aucs`: binary, or the mean over the signal classes."""
+    return validation_aucs(labels, scores)[0]

@@ -32,42 +32,15 @@ Everything is vectorised over jets: constituents are flattened to numpy once, pe
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import awkward as ak
 import numpy as np
 
-__all__ = ["ImageSpec", "jet_images"]
+from jettag.settings import ImageSpec
+
+__all__ = ["jet_images"]
 
 #: difference of the covariance eigenvalues per unit pT (squared angle units) below which a jet is not rotated
 _ISOTROPIC = 1e-18
-
-
-@dataclass(frozen=True)
-class ImageSpec:
-    """Image size and the preprocessing steps to apply; see the module docstring for what each does."""
-
-    #: pixels per side
-    size: int = 37
-    #: full width of the square window in (Delta eta, Delta phi), centred on the image centre
-    extent: float = 1.6
-    #: translate so the pT-weighted centroid sits at the image centre
-    centre: bool = True
-    #: rotate so the principal axis of the pT-weighted covariance is vertical (along Delta eta, the rows)
-    rotate: bool = True
-    #: mirror rows and columns so the harder halves sit at positive Delta eta and positive Delta phi
-    flip: bool = True
-    #: scale each image to unit total intensity
-    normalise: bool = True
-
-    def __post_init__(self) -> None:
-        if isinstance(self.size, bool) or not isinstance(self.size, int | np.integer) or self.size < 1:
-            raise ValueError(f"ImageSpec.size must be an integer >= 1, got {self.size!r}")
-        if not isinstance(self.extent, int | float | np.number) or not (
-            math.isfinite(self.extent) and self.extent > 0
-        ):
-            raise ValueError(f"ImageSpec.extent must be a finite number > 0, got {self.extent!r}")
 
 
 def _flat(values: ak.Array, name: str) -> np.ndarray:
@@ -85,7 +58,7 @@ def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.zeros(np.shape(numerator)), where=denominator > 0)
 
 
-def jet_images(deta: ak.Array, dphi: ak.Array, pt: ak.Array, spec: ImageSpec = ImageSpec()) -> np.ndarray:
+def jet_images(deta: ak.Array, dphi: ak.Array, pt: ak.Array, spec: ImageSpec) -> np.ndarray:
     """Jet images, float32 (n_jets, size, size): axis 1 = Delta eta (rows), axis 2 = Delta phi (columns).
 
     ``deta``, ``dphi`` and ``pt`` hold one list per jet (Delta eta and Delta phi relative to the jet axis, pT

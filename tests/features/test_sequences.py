@@ -9,11 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from jettag.build.sequences import (
-    ORDERINGS,
-    PID_FEATURES,
-    STANDARD_FEATURES,
-    Standardisation,
+from jettag.features.sequences import (
     constituent_features,
     length_buckets,
     order_constituents,
@@ -21,6 +17,8 @@ from jettag.build.sequences import (
     pad,
     padding_fraction,
 )
+from jettag.jetclass import ORDERINGS, PID_FEATURES, STANDARD_FEATURES
+from jettag.standardisation import Standardisation
 
 
 def make_jets(

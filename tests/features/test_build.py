@@ -7,9 +7,11 @@ import json
 import awkward as ak
 import numpy as np
 
-from jettag.build import BuildSettings, Standardisation, build_split, fit_standardisation, pad
-from jettag.build.sequences import constituent_features
+from jettag.features import build_split, fit_standardisation, pad
+from jettag.features.sequences import constituent_features
+from jettag.settings import BuildSettings
 from jettag.shards import ShardWriter, read_shard
+from jettag.standardisation import Standardisation
 
 SPLITS = ("train", "val", "test")
 
@@ -85,7 +87,7 @@ def test_class_balance_drops_are_counted(ingested, tmp_path):
     ingest_counts["splits"]["train"]["background"] = len(jets) // 2
     fake_summary = tmp_path / "summary.json"
     fake_summary.write_text(json.dumps(ingest_counts))
-    settings = BuildSettings(balance=True, chunk_size=100)
+    settings = BuildSettings.create(balance=True, chunk_size=100)
     fit_standardisation([unbalanced[0], half], settings, tmp_path / "std.json")
     result = build_split(
         "train", [unbalanced[0], half], tmp_path / "std.json", settings, tmp_path / "out", fake_summary

@@ -11,25 +11,16 @@ Everything runs on flat numpy arrays and jagged offsets: there is no Python loop
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
-
 import awkward as ak
 import fastjet
 import numpy as np
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
-from jettag.shards import write_text_atomically
+from jettag.jetclass import ORDERINGS, PID_BRANCHES
+from jettag.standardisation import feature_fields, flat, jagged
 
 __all__ = [
-    "ORDERINGS",
-    "PID_BRANCHES",
-    "PID_FEATURES",
-    "STANDARD_FEATURES",
-    "Standardisation",
     "constituent_features",
     "length_buckets",
     "order_constituents",
@@ -37,23 +28,6 @@ __all__ = [
     "pad",
     "padding_fraction",
 ]
-
-#: the seven kinematic features of the strongest public constituent taggers, in this order
-STANDARD_FEATURES = ("log_pt", "log_e", "log_pt_rel", "log_e_rel", "delta_r", "deta", "dphi")
-
-#: particle-identification features and the JetClass branch each one is read from
-PID_BRANCHES: dict[str, str] = {
-    "charge": "part_charge",
-    "is_charged_hadron": "part_isChargedHadron",
-    "is_neutral_hadron": "part_isNeutralHadron",
-    "is_photon": "part_isPhoton",
-    "is_electron": "part_isElectron",
-    "is_muon": "part_isMuon",
-}
-PID_FEATURES = tuple(PID_BRANCHES)
-
-#: constituent orderings understood by :func:`order_constituents`
-ORDERINGS = ("pt", "delta_r", "kt")
 
 _KINEMATIC_BRANCHES = ("part_px", "part_py", "part_pz", "part_energy", "part_deta", "part_dphi")
 _JET_BRANCHES = ("jet_pt", "jet_energy")
@@ -86,22 +60,6 @@ def _counts(jets: ak.Array, names: tuple[str, ...]) -> np.ndarray:
     return counts
 
 
-def _flat(array: ak.Array, dtype: type = np.float64) -> np.ndarray:
-    return ak.to_numpy(ak.flatten(array, axis=1)).astype(dtype)
-
-
-def _jagged(columns: dict[str, np.ndarray], counts: np.ndarray) -> ak.Array:
-    """Jagged record array (one list of records per jet) from flat columns."""
-    return ak.unflatten(ak.zip(columns, depth_limit=1), counts)
-
-
-def _fields(features: ak.Array) -> list[str]:
-    names = ak.fields(features)
-    if not names:
-        raise ValueError("expected a jagged record array of features (one field per feature), got no fields")
-    return names
-
-
 def constituent_features(jets: ak.Array, with_pid: bool = False) -> ak.Array:
     """Per-constituent features (float32), one field per name of ``STANDARD_FEATURES`` (+ ``PID_FEATURES``).
 
@@ -113,9 +71,9 @@ def constituent_features(jets: ak.Array, with_pid: bool = False) -> ak.Array:
     if with_pid:
         _require(jets, list(PID_BRANCHES.values()), "constituent_features(with_pid=True)")
     counts = _counts(jets, _KINEMATIC_BRANCHES)
-    px, py = _flat(jets["part_px"]), _flat(jets["part_py"])
-    energy = _flat(jets["part_energy"])
-    deta, dphi = _flat(jets["part_deta"]), _flat(jets["part_dphi"])
+    px, py = flat(jets["part_px"]), flat(jets["part_py"])
+    energy = flat(jets["part_energy"])
+    deta, dphi = flat(jets["part_deta"]), flat(jets["part_dphi"])
     jet_pt = np.repeat(ak.to_numpy(jets["jet_pt"]).astype(np.float64), counts)
     jet_energy = np.repeat(ak.to_numpy(jets["jet_energy"]).astype(np.float64), counts)
 
@@ -131,8 +89,8 @@ def constituent_features(jets: ak.Array, with_pid: bool = False) -> ak.Array:
         "dphi": dphi,
     }
     if with_pid:
-        columns |= {name: _flat(jets[branch]) for name, branch in PID_BRANCHES.items()}
-    return _jagged({name: values.astype(np.float32) for name, values in columns.items()}, counts)
+        columns |= {name: flat(jets[branch]) for name, branch in PID_BRANCHES.items()}
+    return jagged({name: values.astype(np.float32) for name, values in columns.items()}, counts)
 
 
 def _argsort_within(key: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -165,16 +123,16 @@ def order_constituents(jets: ak.Array, ordering: str = "pt") -> ak.Array:
     if ordering == "delta_r":
         _require(jets, ("part_deta", "part_dphi"), "order_constituents('delta_r')")
         counts = _counts(jets, ("part_deta", "part_dphi"))
-        flat = _argsort_within(np.hypot(_flat(jets["part_deta"]), _flat(jets["part_dphi"])), counts)
+        positions = _argsort_within(np.hypot(flat(jets["part_deta"]), flat(jets["part_dphi"])), counts)
     else:
         names = ("part_px", "part_py") + (("part_pz", "part_energy") if ordering == "kt" else ())
         _require(jets, names, f"order_constituents({ordering!r})")
         counts = _counts(jets, names)
-        flat = _argsort_within(-np.hypot(_flat(jets["part_px"]), _flat(jets["part_py"])), counts)
+        positions = _argsort_within(-np.hypot(flat(jets["part_px"]), flat(jets["part_py"])), counts)
         if ordering == "kt":
-            flat = _kt_order(jets, flat, counts)
+            positions = _kt_order(jets, positions, counts)
     starts = np.cumsum(counts) - counts
-    local = flat - np.repeat(starts, counts)
+    local = positions - np.repeat(starts, counts)
     return ak.unflatten(local.astype(np.int64), counts)
 
 
@@ -184,7 +142,7 @@ def _kt_order(jets: ak.Array, by_pt: np.ndarray, counts: np.ndarray) -> np.ndarr
     if counts.sum() == 0:
         return by_pt
     momenta = {
-        key: _flat(jets[branch])[by_pt]
+        key: flat(jets[branch])[by_pt]
         for key, branch in (("px", "part_px"), ("py", "part_py"), ("pz", "part_pz"), ("E", "part_energy"))
     }
     events = ak.unflatten(ak.zip(momenta, with_name="Momentum4D"), counts)
@@ -209,16 +167,16 @@ def pad(features: ak.Array, max_length: int = 128) -> tuple[np.ndarray, np.ndarr
     """
     if max_length < 1:
         raise ValueError(f"max_length must be at least 1, got {max_length}")
-    names = _fields(features)
+    names = feature_fields(features)
     counts = ak.to_numpy(ak.num(features, axis=1)).astype(np.int64)
-    flat = np.stack([_flat(features[name], np.float32) for name in names], axis=1)
+    stacked = np.stack([flat(features[name], np.float32) for name in names], axis=1)
     lengths = np.minimum(counts, max_length)
     starts = np.cumsum(counts) - counts
     kept_starts = np.cumsum(lengths) - lengths
     jet_of = np.repeat(np.arange(len(counts)), lengths)
     position = np.arange(lengths.sum()) - np.repeat(kept_starts, lengths)
     values = np.zeros((len(counts), max_length, len(names)), dtype=np.float32)
-    values[jet_of, position] = flat[np.repeat(starts, lengths) + position]
+    values[jet_of, position] = stacked[np.repeat(starts, lengths) + position]
     mask = np.arange(max_length) < lengths[:, None]
     return values, mask, lengths
 
@@ -244,101 +202,6 @@ def pack(values: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
     if int(lengths.max()) > values.shape[1]:
         raise ValueError(f"a length of {int(lengths.max())} exceeds the padded length {values.shape[1]}")
     return pack_padded_sequence(values, lengths, batch_first=True, enforce_sorted=False)
-
-
-@dataclass
-class Standardisation:
-    """Per-feature ``(x - mean) / std``, fitted on real constituents; a declared output, stored as JSON.
-
-    Flag features (``PID_FEATURES``: charge and particle-type flags) keep mean 0 and std 1, so they pass
-    unchanged. A feature that is constant in the fit sample gets std 1 rather than a division by zero.
-    """
-
-    names: list[str]
-    mean: np.ndarray
-    std: np.ndarray
-
-    def __post_init__(self) -> None:
-        self.names = list(self.names)
-        self.mean = np.asarray(self.mean, dtype=np.float64)
-        self.std = np.asarray(self.std, dtype=np.float64)
-        if not len(self.names) == len(self.mean) == len(self.std):
-            raise ValueError(
-                f"{len(self.names)} names, {len(self.mean)} means and {len(self.std)} stds do not match"
-            )
-        if not np.all(self.std > 0):
-            raise ValueError(
-                f"std must be positive, got {dict(zip(self.names, self.std.tolist(), strict=True))}"
-            )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Standardisation):
-            return NotImplemented
-        return (
-            self.names == other.names
-            and np.array_equal(self.mean, other.mean)
-            and np.array_equal(self.std, other.std)
-        )
-
-    @classmethod
-    def fit(cls, features: ak.Array) -> Standardisation:
-        """Mean and std of each non-flag feature over the real constituents of ``features`` (jagged)."""
-        return cls.fit_chunks([features])
-
-    @classmethod
-    def fit_chunks(cls, chunks: Iterable[ak.Array]) -> Standardisation:
-        """As :meth:`fit`, over chunks read one after the other (Chan et al.'s pairwise update), so a
-        training split of any size is fitted in the memory of one chunk."""
-        names: list[str] | None = None
-        count = mean = m2 = None
-        for features in chunks:
-            if names is None:
-                names = _fields(features)
-                count, mean, m2 = 0, np.zeros(len(names)), np.zeros(len(names))
-            values = np.stack([_flat(features[name]) for name in names], axis=1)
-            n = len(values)
-            if n == 0:
-                continue
-            chunk_mean = values.mean(axis=0)
-            chunk_m2 = ((values - chunk_mean) ** 2).sum(axis=0)
-            delta = chunk_mean - mean
-            total = count + n
-            mean = mean + delta * n / total
-            m2 = m2 + chunk_m2 + delta**2 * count * n / total
-            count = total
-        if names is None or count == 0:
-            raise ValueError("cannot fit a standardisation on jets without any constituents")
-        std = np.sqrt(m2 / count)
-        flags = np.array([name in PID_FEATURES for name in names])
-        mean = np.where(flags, 0.0, mean)
-        std = np.where(flags | ~(std > 0), 1.0, std)
-        return cls(names, mean, std)
-
-    def apply(self, features: ak.Array) -> ak.Array:
-        """``features`` with every field standardised (float32); the fields must be the fitted ones."""
-        names = _fields(features)
-        if names != self.names:
-            raise ValueError(f"features have fields {names}, the standardisation was fitted on {self.names}")
-        counts = ak.to_numpy(ak.num(features, axis=1))
-        columns = {
-            name: ((_flat(features[name]) - m) / s).astype(np.float32)
-            for name, m, s in zip(self.names, self.mean, self.std, strict=True)
-        }
-        return _jagged(columns, counts)
-
-    def to_json(self, path: str | Path) -> None:
-        """Write plain JSON; floats are written with ``repr`` precision, so :meth:`from_json` is exact.
-        Written whole or not at all (:func:`jettag.shards.write_text_atomically`)."""
-        content = {"names": self.names, "mean": self.mean.tolist(), "std": self.std.tolist()}
-        write_text_atomically(path, json.dumps(content, indent=2) + "\n")
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> Standardisation:
-        content = json.loads(Path(path).read_text())
-        missing = {"names", "mean", "std"} - set(content)
-        if missing:
-            raise ValueError(f"{path}: standardisation file lacks the keys {sorted(missing)}")
-        return cls(content["names"], np.array(content["mean"]), np.array(content["std"]))
 
 
 def length_buckets(lengths: np.ndarray, batch_size: int, seed: int, shuffle: bool = True) -> list[np.ndarray]:

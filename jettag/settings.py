@@ -1,0 +1,349 @@
+"""One frozen, typed settings object per stage, built from the validated workflow configuration.
+
+How a setting gets from the configuration file to the code:
+
+1. ``configs/*.yaml`` (or ``--config`` overrides) is validated against ``jettag/schemas/config.schema.yaml``,
+   which holds every key's type, range and **default** (:func:`jettag.config.validate_config`); the
+   dataclasses below have no defaults of their own.
+2. A rule hands its stage the validated section as JSON in a ``params:`` entry (``workflow/rules/*.smk``,
+   :func:`settings_json`), so Snakemake reruns a job whose settings changed, and the command reads it with
+   ``--settings``. By hand, ``--settings`` takes a YAML or JSON file, or JSON text, holding any part of a
+   workflow configuration; what it leaves out takes the schema's default.
+3. The stage function receives the dataclass (``IngestSettings.from_config(config)``) and nothing else
+   from the configuration; what it writes records the settings as written (:meth:`Settings.to_dict`), and
+   ``from_dict`` reads them back.
+
+A dataclass field is named exactly as its key in the schema. Sections that need keys from the top level of
+the configuration (ingest's ``signal``, ``background``, ``multiclass``) carry them as fields too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+from jettag.schema import ConfigError, read_yaml, validate_schema
+
+__all__ = [
+    "STAGE_SETTINGS",
+    "BuildSettings",
+    "EvaluateSettings",
+    "GenerateSettings",
+    "ImageSpec",
+    "IngestSettings",
+    "PredictSettings",
+    "Settings",
+    "TrainSettings",
+    "load_stage_config",
+    "settings_json",
+]
+
+
+def load_stage_config(source: str | Path | Mapping[str, Any] | None) -> dict[str, Any]:
+    """A (partial) workflow configuration, checked against the schema and completed with its defaults.
+
+    ``source``: None (every default), a mapping, JSON text (starting with ``{``), or a YAML / JSON file.
+    Only the schema is checked: the checks that open input files are the workflow's
+    (:func:`jettag.config.validate_config`)."""
+    if source is None:
+        raw: Any = {}
+        where = "settings"
+    elif isinstance(source, Mapping):
+        raw, where = dict(source), "settings"
+    elif isinstance(source, str) and source.lstrip().startswith("{"):
+        try:
+            raw = json.loads(source)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"--settings: not valid JSON: {err}") from None
+        where = "--settings"
+    else:
+        raw, where = read_yaml(source, "settings"), str(source)
+    return validate_schema(raw, source=where)
+
+
+def _frozen(value: Any) -> Any:
+    """Lists as tuples, so that a frozen settings object holds no list that could change under it."""
+    if isinstance(value, list):
+        return tuple(_frozen(item) for item in value)
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """The JSON form of a field's value: tuples as lists, nested settings as mappings."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+class Settings:
+    """What every stage's settings share: built from a configuration, written and read back as JSON."""
+
+    #: the configuration section the fields come from
+    SECTION: ClassVar[str]
+    #: keys taken from the top level of the configuration rather than from ``SECTION``
+    TOP_LEVEL: ClassVar[tuple[str, ...]] = ()
+    #: fields that are settings objects of their own, by name
+    NESTED: ClassVar[dict[str, type[Settings]]] = {}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Self:
+        """The settings of a validated configuration (defaults filled in)."""
+        values = {key: config[key] for key in cls.TOP_LEVEL} | dict(config[cls.SECTION])
+        return cls.from_dict(values)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Self:
+        """The settings from their own written form (:meth:`to_dict`); every field must be there."""
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        missing = [name for name in names if name not in values]
+        unknown = sorted(set(values) - set(names))
+        if missing or unknown:
+            raise ConfigError(
+                f"{cls.__name__}: "
+                + "; ".join(
+                    part
+                    for part in (
+                        f"missing {', '.join(missing)}" if missing else "",
+                        f"unknown {', '.join(unknown)}" if unknown else "",
+                    )
+                    if part
+                )
+            )
+        converted = {
+            name: cls.NESTED[name].from_dict(values[name]) if name in cls.NESTED else _frozen(values[name])
+            for name in names
+        }
+        return cls(**converted)
+
+    @classmethod
+    def create(cls, **values: Any) -> Self:
+        """The settings with ``values`` given and the schema's defaults for the rest, checked against the
+        schema (for scripts and tests; the workflow uses :meth:`from_config`)."""
+        partial: dict[str, Any] = {key: values.pop(key) for key in cls.TOP_LEVEL if key in values}
+        partial[cls.SECTION] = {key: _plain(value) for key, value in values.items()}
+        return cls.from_config(load_stage_config(partial))
+
+    @classmethod
+    def load(cls, source: str | Path | Mapping[str, Any] | None) -> Self:
+        """The settings of a (partial) configuration: see :func:`load_stage_config`."""
+        return cls.from_config(load_stage_config(source))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as written in a configuration, JSON-ready."""
+        result: dict[str, Any] = _plain(self)
+        return result
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateSettings(Settings):
+    """Pythia8 + detector + FastJet generation (``generate``); a shard's process and seed come from the
+    workflow's wildcards. Same settings, process and seed: the same jets."""
+
+    SECTION: ClassVar[str] = "generate"
+
+    shards: int
+    jets_per_shard: int
+    seed: int
+    sqrt_s: float
+    jet_r: float
+    pt_min: float
+    pt_max: float
+    eta_max: float
+    pthat_min: float | None
+    pthat_max: float | None
+    batch_events: int
+    pythia: tuple[str, ...]
+    #: a detector card (built-in name ``atlas`` or ``cms``, or a YAML file), or ``none`` for particle level
+    detector: str
+
+    def __post_init__(self) -> None:
+        if not self.pt_min < self.pt_max:
+            raise ConfigError(
+                f"generate.pt_min ({self.pt_min}) must be below generate.pt_max ({self.pt_max})"
+            )
+        lo, hi = self.pthat_window
+        if not lo < hi:
+            raise ConfigError(f"generate.pthat_min ({lo}) must be below generate.pthat_max ({hi})")
+
+    @property
+    def pthat_window(self) -> tuple[float, float]:
+        """Pythia's pTHat window; by default 10% wider than the jet pT window on each side."""
+        lo = self.pthat_min if self.pthat_min is not None else 0.9 * self.pt_min
+        hi = self.pthat_max if self.pthat_max is not None else 1.1 * self.pt_max
+        return lo, hi
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestSettings(Settings):
+    """Reading, checking and splitting input files (``ingest``, with the classes of the top level).
+
+    ``multiclass``: each ``signal`` label is a class of its own (label i+1), the ``background`` labels
+    together class 0; otherwise signal is 1 and background 0."""
+
+    SECTION: ClassVar[str] = "ingest"
+    TOP_LEVEL: ClassVar[tuple[str, ...]] = ("signal", "background", "multiclass")
+
+    signal: tuple[str, ...]
+    background: tuple[str, ...]
+    multiclass: bool
+    chunk_size: int
+    splits: Mapping[str, float]
+    split_seed: int
+    #: ``hash``: per jet, by ``splits`` and ``split_seed``; ``file``: every jet to the split its file names
+    split_by: str
+    pt_min: float | None
+    pt_max: float | None
+    eta_max: float | None
+    jet_r: float
+    on_bad_file: str
+    tree: str
+    branch_map: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        total = sum(self.splits.values())
+        if abs(total - 1.0) > 1e-9:
+            raise ConfigError(f"ingest.splits: fractions {dict(self.splits)} add up to {total}, not 1")
+
+    @property
+    def label_names(self) -> list[str]:
+        """Class names by label value (:func:`jettag.jetclass.class_names`)."""
+        from jettag.jetclass import class_names
+
+        return class_names(self.signal, self.background, self.multiclass)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageSpec(Settings):
+    """Jet-image size and the preprocessing steps to apply (``build.image``; see
+    :mod:`jettag.features.images` for what each step does)."""
+
+    SECTION: ClassVar[str] = "image"
+
+    #: pixels per side
+    size: int
+    #: full width of the square window in (Delta eta, Delta phi), centred on the image centre
+    extent: float
+    #: translate so the pT-weighted centroid sits at the image centre
+    centre: bool
+    #: rotate so the principal axis of the pT-weighted covariance is vertical (along Delta eta, the rows)
+    rotate: bool
+    #: mirror rows and columns so the harder halves sit at positive Delta eta and positive Delta phi
+    flip: bool
+    #: scale each image to unit total intensity
+    normalise: bool
+
+    def __post_init__(self) -> None:
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
+            raise ValueError(f"ImageSpec.size must be an integer >= 1, got {self.size!r}")
+        if isinstance(self.extent, bool) or not isinstance(self.extent, int | float):
+            raise ValueError(f"ImageSpec.extent must be a finite number > 0, got {self.extent!r}")
+        if not (math.isfinite(self.extent) and self.extent > 0):
+            raise ValueError(f"ImageSpec.extent must be a finite number > 0, got {self.extent!r}")
+
+    @classmethod
+    def create(cls, **values: Any) -> Self:
+        return BuildSettings.create(image=values).image  # type: ignore[return-value]
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Self:
+        return cls.from_dict(config["build"]["image"])
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildSettings(Settings):
+    """How sequences, images and high-level features are built (``build``); recorded with every output,
+    so that a trained model's inputs can be built again the same way."""
+
+    SECTION: ClassVar[str] = "build"
+    NESTED: ClassVar[dict[str, type[Settings]]] = {"image": ImageSpec}
+
+    max_length: int
+    ordering: str
+    with_pid: bool
+    balance: bool
+    chunk_size: int
+    image: ImageSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings(Settings):
+    """Which taggers are trained and how (``train``)."""
+
+    SECTION: ClassVar[str] = "train"
+
+    models: tuple[str, ...]
+    model_dir: str
+    seeds: tuple[int, ...]
+    max_epochs: int
+    patience: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    schedule: str
+    gradient_clip_val: float | None
+    bucket: bool
+    num_workers: int
+    threads: int
+    accelerator: str
+    devices: str | int | tuple[int, ...]
+    strategy: str
+    num_nodes: int
+    precision: str | int | None
+    streaming: bool
+    shuffle_buffer: int
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateSettings(Settings):
+    """Scoring the test split and the report's figures of merit (``evaluate``)."""
+
+    SECTION: ClassVar[str] = "evaluate"
+
+    signal_efficiencies: tuple[float, ...]
+    bootstrap: int
+    pt_bins: tuple[float, ...] | None
+    batch_size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictSettings(Settings):
+    """Applying trained taggers to files of your own (``predict``); the files are read with the ingest
+    settings' ``tree``, ``branch_map`` and ``jet_r``."""
+
+    SECTION: ClassVar[str] = "predict"
+
+    inputs: tuple[str, ...]
+    models: tuple[str, ...]
+    format: str
+    chunk_size: int
+
+
+#: each stage's settings, by the configuration section they come from
+STAGE_SETTINGS: dict[str, type[Settings]] = {
+    cls.SECTION: cls
+    for cls in (
+        GenerateSettings,
+        IngestSettings,
+        BuildSettings,
+        TrainSettings,
+        EvaluateSettings,
+        PredictSettings,
+    )
+}
+
+
+def settings_json(config: Mapping[str, Any], *settings: type[Settings]) -> str:
+    """The parts of a validated ``config`` that ``settings`` are built from, as one line of JSON (what a
+    rule hands its command's ``--settings``)."""
+    keys: list[str] = []
+    for cls in settings:
+        keys += [*cls.TOP_LEVEL, cls.SECTION]
+    return json.dumps({key: config[key] for key in dict.fromkeys(keys)}, separators=(",", ":"))
