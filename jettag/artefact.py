@@ -19,10 +19,12 @@ artefact of another jettag release series, naming the file and the reason.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import awkward as ak
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -31,7 +33,7 @@ from jettag import __version__
 from jettag.jetclass import BINARY_LABEL_NAMES
 from jettag.models.config import build_model
 from jettag.shards import write_text_atomically
-from jettag.standardisation import Standardisation
+from jettag.standardisation import Standardisation, pad
 from jettag.trees import BDTModel
 
 __all__ = [
@@ -74,11 +76,19 @@ def scores_from_logits(logits: Tensor) -> Tensor:
 
 @dataclass
 class TrainedTagger:
-    """A trained network in eval mode with its ``artefact`` (the parsed ``artefact.json``)."""
+    """A trained network in eval mode with its ``artefact`` (the parsed ``artefact.json``): the one scorer
+    that evaluate, predict and the ONNX export's check apply to jets.
+
+    :meth:`score_sequences` and :meth:`score_images` score built inputs in batches; :meth:`scores` one batch.
+    ``forward_seconds`` adds up the time of the forward passes alone (for the inference throughput), the
+    first of which, paying for allocations and kernel selection, is run once more and not counted.
+    """
 
     network: nn.Module
     artefact: dict[str, Any]
     directory: Path
+    forward_seconds: float = field(default=0.0, init=False)
+    _warm: bool = field(default=False, init=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -100,9 +110,54 @@ class TrainedTagger:
             return self.network(batch["x"], batch["lengths"])
         return self.network(batch["x"])
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.network.parameters()).device
+
     def scores(self, batch: dict[str, Tensor]) -> np.ndarray:
         """Class probabilities of a batch as numpy (see :func:`scores_from_logits`)."""
-        return scores_from_logits(self.logits(batch)).float().cpu().numpy()
+        if not self._warm:
+            scores_from_logits(self.logits(batch))
+            self._warm = True
+        began = time.perf_counter()
+        result = scores_from_logits(self.logits(batch)).float().cpu().numpy()
+        self.forward_seconds += time.perf_counter() - began
+        return result
+
+    def score_sequences(self, features: ak.Array, batch_size: int) -> np.ndarray:
+        """Scores of jets given as standardised constituent features (jagged records, the fields the model
+        was trained on), one row per jet in the order given: in batches of ``batch_size`` jets of similar
+        length (a stable sort by length), each padded to its own longest jet, as in training."""
+        if len(features) == 0:
+            raise ValueError("no jets to score")
+        lengths = ak.to_numpy(ak.num(features, axis=1))
+        if lengths.min() == 0:
+            raise ValueError("a jet without constituents cannot be scored by a sequence tagger")
+        order = np.argsort(lengths, kind="stable")
+        scores: np.ndarray | None = None
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size]
+            values, _, batch_lengths = pad(features[index], int(lengths[index].max()))
+            batch = {
+                "x": torch.from_numpy(values).to(self.device),
+                "lengths": torch.from_numpy(batch_lengths),
+            }
+            part = self.scores(batch)
+            if scores is None:
+                scores = np.empty((len(order), *part.shape[1:]), np.float32)
+            scores[index] = part
+        assert scores is not None
+        return scores
+
+    def score_images(self, images: np.ndarray, batch_size: int) -> np.ndarray:
+        """Scores of jet images ``[n_jets, size, size]``, one row per jet, in batches of ``batch_size``."""
+        parts = []
+        for start in range(0, len(images), batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size, None], np.float32))
+            parts.append(self.scores({"x": x.to(self.device)}))
+        if not parts:
+            raise ValueError("no jets to score")
+        return np.concatenate(parts)
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""The standardisation of constituent features: fitted on the training split by the build stage, stored
-as JSON, applied by every later stage (training, scoring, prediction, the networks' own inputs)."""
+"""Constituent features as arrays: their standardisation (fitted on the training split by the build stage,
+stored as JSON, applied by every later stage and by the networks' own inputs) and their padding into
+fixed-length arrays, as every stage that scores jets needs it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 from jettag.jetclass import PID_FEATURES
 from jettag.shards import write_text_atomically
 
-__all__ = ["Standardisation", "feature_fields", "flat", "jagged"]
+__all__ = ["Standardisation", "feature_fields", "flat", "jagged", "pad"]
 
 
 def flat(array: ak.Array, dtype: type = np.float64) -> np.ndarray:
@@ -128,3 +129,26 @@ class Standardisation:
         if missing:
             raise ValueError(f"{path}: standardisation file lacks the keys {sorted(missing)}")
         return cls(content["names"], np.array(content["mean"]), np.array(content["std"]))
+
+
+def pad(features: ak.Array, max_length: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fixed-length arrays from jagged features: ``(values, mask, lengths)``.
+
+    ``values`` is float32 ``[n_jets, max_length, n_features]`` (features in field order), ``mask`` is bool
+    ``[n_jets, max_length]`` (True on real constituents) and ``lengths`` is int64 ``min(n, max_length)``.
+    Each jet keeps its first ``max_length`` constituents (so order them first); the rest is zero.
+    """
+    if max_length < 1:
+        raise ValueError(f"max_length must be at least 1, got {max_length}")
+    names = feature_fields(features)
+    counts = ak.to_numpy(ak.num(features, axis=1)).astype(np.int64)
+    stacked = np.stack([flat(features[name], np.float32) for name in names], axis=1)
+    lengths = np.minimum(counts, max_length)
+    starts = np.cumsum(counts) - counts
+    kept_starts = np.cumsum(lengths) - lengths
+    jet_of = np.repeat(np.arange(len(counts)), lengths)
+    position = np.arange(lengths.sum()) - np.repeat(kept_starts, lengths)
+    values = np.zeros((len(counts), max_length, len(names)), dtype=np.float32)
+    values[jet_of, position] = stacked[np.repeat(starts, lengths) + position]
+    mask = np.arange(max_length) < lengths[:, None]
+    return values, mask, lengths

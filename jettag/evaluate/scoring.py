@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,6 @@ from jettag.jetclass import OBSERVERS
 from jettag.metrics import binary_metrics, multiclass_metrics
 from jettag.settings import EvaluateSettings
 from jettag.shards import iterate_shard, read_shard
-from jettag.train.data import collate_images, collate_sequences
 
 __all__ = ["evaluate_run", "score_bdt", "score_network"]
 
@@ -54,27 +52,15 @@ def _observers(build_dir: Path, split: str) -> pd.DataFrame:
     return pd.DataFrame({name: ak.to_numpy(jets[name]) for name in ("label", *OBSERVERS)})
 
 
-def _sequence_chunks(
-    path: Path, names: list[str], chunk_size: int
-) -> Iterator[tuple[list[np.ndarray], np.ndarray]]:
-    """(values per jet, labels) for each chunk of a ``sequences.arrow`` shard, features in ``names`` order."""
-    for chunk in iterate_shard(path, chunk_size):
-        features = chunk.features
-        fields = ak.fields(features)
-        if fields != names:
-            raise ValueError(f"{path}: features {fields}, but the model was trained on {names}")
-        counts = ak.to_numpy(ak.num(features, axis=1))
-        flat = np.stack([ak.to_numpy(ak.flatten(features[n])).astype(np.float32) for n in names], axis=1)
-        jets = np.split(flat, np.cumsum(counts)[:-1])
-        yield jets, ak.to_numpy(chunk.label).astype(np.int64)
-
-
 def score_network(
     tagger: TrainedTagger, build_dir: str | Path, split: str = "test", batch_size: int = 1024
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """``(scores, labels, network_seconds)`` of every jet of ``split``, in shard order.
+    """``(scores, labels, network_seconds)`` of every jet of ``split``, in shard order, scored by the
+    tagger's own scorer (:meth:`jettag.artefact.TrainedTagger.score_sequences`, ``score_images``), as
+    predict scores; the shard is read ``8 * batch_size`` jets at a time for sequences (sorted by length
+    within), ``batch_size`` for images.
 
-    ``network_seconds`` counts the forward passes only (not reading or collating), for the inference
+    ``network_seconds`` counts the forward passes only (not reading or padding), for the inference
     throughput. Multi-class taggers give ``scores`` of shape ``[n_jets, n_classes]``."""
     build_dir = Path(build_dir)
     kind = tagger.data_kind
@@ -83,40 +69,27 @@ def score_network(
         raise FileNotFoundError(f"{path}: no such shard; run the build stage for the {split} split first")
     scores: list[np.ndarray] = []
     labels: list[np.ndarray] = []
-    seconds, warm = 0.0, False
-
-    def forward(batch: dict[str, torch.Tensor]) -> np.ndarray:
-        nonlocal seconds, warm
-        if not warm:  # the first call pays for allocations and kernel selection: keep it out of the timing
-            tagger.scores(batch)
-            warm = True
-        began = time.perf_counter()
-        result = tagger.scores(batch)
-        seconds += time.perf_counter() - began
-        return result
-
+    seconds_before = tagger.forward_seconds
     if kind == "sequence":
-        for jets, chunk_labels in _sequence_chunks(path, list(tagger.artefact["features"]), 8 * batch_size):
-            if min((len(j) for j in jets), default=1) == 0:
-                raise ValueError(f"{path}: a jet without constituents cannot be scored by a recurrent tagger")
-            order = np.argsort([len(j) for j in jets], kind="stable")
-            chunk_scores: list[Any] = [None] * len(jets)
-            for start in range(0, len(order), batch_size):
-                rows = order[start : start + batch_size]
-                batch_scores = forward(collate_sequences([(jets[i], 0) for i in rows]))
-                for i, s in zip(rows, batch_scores, strict=True):
-                    chunk_scores[i] = s
-            scores.append(np.stack(chunk_scores))
-            labels.append(chunk_labels)
+        names = list(tagger.artefact["features"])
+        for chunk in iterate_shard(path, 8 * batch_size):
+            fields = ak.fields(chunk.features)
+            if fields != names:
+                raise ValueError(f"{path}: features {fields}, but the model was trained on {names}")
+            try:
+                scores.append(tagger.score_sequences(chunk.features, batch_size))
+            except ValueError as err:
+                raise ValueError(f"{path}: {err}") from None
+            labels.append(ak.to_numpy(chunk.label).astype(np.int64))
     else:
+        size = tagger.artefact["image_size"]
         for chunk in iterate_shard(path, batch_size):
-            images = ak.to_numpy(chunk.image).astype(np.float32)
-            size = tagger.artefact["image_size"]
-            scores.append(forward(collate_images([(image, 0) for image in images.reshape(-1, size, size)])))
+            images = ak.to_numpy(chunk.image).astype(np.float32).reshape(-1, size, size)
+            scores.append(tagger.score_images(images, batch_size))
             labels.append(ak.to_numpy(chunk.label).astype(np.int64))
     if not scores:
         raise ValueError(f"{path}: no jets to score")
-    return np.concatenate(scores), np.concatenate(labels), seconds
+    return np.concatenate(scores), np.concatenate(labels), tagger.forward_seconds - seconds_before
 
 
 def score_bdt(run_dir: str | Path, build_dir: str | Path, split: str = "test") -> tuple[np.ndarray, float]:

@@ -18,14 +18,13 @@ import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from jettag.jetclass import ORDERINGS, PID_BRANCHES
-from jettag.standardisation import feature_fields, flat, jagged
+from jettag.standardisation import flat, jagged
 
 __all__ = [
     "constituent_features",
     "length_buckets",
     "order_constituents",
     "pack",
-    "pad",
     "padding_fraction",
 ]
 
@@ -156,29 +155,6 @@ def _kt_order(jets: ak.Array, by_pt: np.ndarray, counts: np.ndarray) -> np.ndarr
         raise RuntimeError("FastJet's unique_history_order did not list every constituent exactly once")
     starts = np.cumsum(counts) - counts
     return by_pt[starts[jet_of[is_particle]] + steps[is_particle]]
-
-
-def pad(features: ak.Array, max_length: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fixed-length arrays from jagged features: ``(values, mask, lengths)``.
-
-    ``values`` is float32 ``[n_jets, max_length, n_features]`` (features in field order), ``mask`` is bool
-    ``[n_jets, max_length]`` (True on real constituents) and ``lengths`` is int64 ``min(n, max_length)``.
-    Each jet keeps its first ``max_length`` constituents (so order them first); the rest is zero.
-    """
-    if max_length < 1:
-        raise ValueError(f"max_length must be at least 1, got {max_length}")
-    names = feature_fields(features)
-    counts = ak.to_numpy(ak.num(features, axis=1)).astype(np.int64)
-    stacked = np.stack([flat(features[name], np.float32) for name in names], axis=1)
-    lengths = np.minimum(counts, max_length)
-    starts = np.cumsum(counts) - counts
-    kept_starts = np.cumsum(lengths) - lengths
-    jet_of = np.repeat(np.arange(len(counts)), lengths)
-    position = np.arange(lengths.sum()) - np.repeat(kept_starts, lengths)
-    values = np.zeros((len(counts), max_length, len(names)), dtype=np.float32)
-    values[jet_of, position] = stacked[np.repeat(starts, lengths) + position]
-    mask = np.arange(max_length) < lengths[:, None]
-    return values, mask, lengths
 
 
 def pack(values: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:

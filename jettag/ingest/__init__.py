@@ -1,4 +1,8 @@
-"""Ingest jet-constituent files (JetClass ROOT, TopLandscape HDF5 / parquet) into split columnar shards."""
+"""Ingest jet-constituent files (JetClass ROOT, TopLandscape HDF5 / parquet) into split columnar shards.
+
+Its settings: :class:`jettag.settings.IngestSettings`, the configuration's ``ingest`` section with the top
+level's ``signal``, ``background`` and ``multiclass``, handed to the command as ``--settings`` by the
+workflow's rule (see :mod:`jettag.settings` for the way from the configuration file to the code)."""
 
 from jettag.ingest.errors import IngestError
 from jettag.ingest.prepare import DROP_REASONS

@@ -1,4 +1,8 @@
-"""Report stage: ``metrics.json``, the figures (PNG and PDF) and ``report.html`` from the evaluated runs."""
+"""Report stage: ``metrics.json``, the figures (PNG and PDF) and ``report.html`` from the evaluated runs.
+
+Its settings: :class:`jettag.settings.EvaluateSettings`, the configuration's ``evaluate`` section (signal
+efficiencies, pT bins), handed to the command as ``--settings`` by the workflow's rule (see
+:mod:`jettag.settings` for the way from the configuration file to the code)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ training adds around it. One shared step serves training, validation and test. L
   of the whole epoch; for several classes ``val/auc_vs_background_<i>``, signal class i against the
   background on the discriminant ``s_i / (s_i + s_0)``, and ``val/auc`` their mean (as in the report).
   With several ranks each validates its own part of the split (:class:`jettag.train.JetDataModule`);
-  the scores, labels and losses of all ranks are gathered before the metrics are computed, so every rank
+  the scores, labels and losses of all ranks are gathered (torchmetrics' ``CatMetric``, which also takes
+  a rank without any) before the metrics of :mod:`jettag.metrics` are computed, so every rank
   computes the same numbers over the whole split, and early stopping and checkpointing decide alike on
   every rank.
 
@@ -27,9 +28,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from lightning.pytorch import LightningModule
 from torch import Tensor, nn
+from torchmetrics import CatMetric
 
 from jettag.jetclass import SCHEDULES
 from jettag.metrics import validation_aucs
@@ -70,9 +71,11 @@ class TaggerModule(LightningModule):
         self.gradient_reach: list[np.ndarray] = []
         #: per validation epoch: ``{"epoch", "val/loss", "val/accuracy", "val/auc"}``
         self.history: list[dict[str, float]] = []
-        self._scores: list[Tensor] = []
-        self._labels: list[Tensor] = []
-        self._losses: list[Tensor] = []
+        # the epoch's validation (or test) scores, labels and per-batch loss sums, gathered over the ranks
+        # by torchmetrics on compute; flat, so that a rank without batches adds an empty one of any shape
+        self.epoch_scores = CatMetric(nan_strategy="disable")
+        self.epoch_labels = CatMetric(nan_strategy="disable")
+        self.epoch_losses = CatMetric(nan_strategy="disable")
         self._probe: dict[str, Tensor] | None = None
 
     # -- forward and the shared step ---------------------------------------------------------------------
@@ -104,9 +107,9 @@ class TaggerModule(LightningModule):
             self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=size)
             self.log("train/epoch_loss", loss, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
         else:
-            self._scores.append(self._scores_of(logits))
-            self._labels.append(labels.detach())
-            self._losses.append(loss.detach().float() * len(labels))
+            self.epoch_scores.update(self._scores_of(logits).flatten())
+            self.epoch_labels.update(labels.detach().float())
+            self.epoch_losses.update((loss.detach().float() * len(labels))[None])
         return loss
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
@@ -123,7 +126,8 @@ class TaggerModule(LightningModule):
     # -- epoch metrics -----------------------------------------------------------------------------------
 
     def _reset(self) -> None:
-        self._scores, self._labels, self._losses = [], [], []
+        for metric in (self.epoch_scores, self.epoch_labels, self.epoch_losses):
+            metric.reset()
 
     def on_validation_epoch_start(self) -> None:
         self._reset()
@@ -131,33 +135,21 @@ class TaggerModule(LightningModule):
     def on_test_epoch_start(self) -> None:
         self._reset()
 
-    def _gathered(self, local: Tensor) -> Tensor:
-        """``local`` of every rank, concatenated in rank order; ranks may hold different numbers of rows."""
-        if self.trainer.world_size == 1 or not dist.is_initialized():
-            return local
-        # torch.distributed directly: LightningModule.all_gather goes through a deprecated torch function
-        world_size = dist.get_world_size()
-        count = torch.tensor([len(local)], device=self.device)
-        counts = [torch.zeros_like(count) for _ in range(world_size)]
-        dist.all_gather(counts, count)
-        lengths = [int(c) for c in counts]
-        padded = local.new_zeros((max(lengths), *local.shape[1:]))
-        padded[: len(local)] = local
-        pieces = [torch.empty_like(padded) for _ in range(world_size)]
-        dist.all_gather(pieces, padded)
-        return torch.cat([piece[:n] for piece, n in zip(pieces, lengths, strict=True)])
-
-    def _collected(self, values: list[Tensor], tail: tuple[int, ...] = ()) -> np.ndarray:
-        """``values`` of every rank, concatenated; a rank without any has an empty ``[0, *tail]`` (the
-        shape the others gather)."""
-        local = torch.cat(values) if values else torch.empty((0, *tail), device=self.device)
-        return self._gathered(local).float().cpu().numpy()
+    @staticmethod
+    def _gathered(metric: CatMetric) -> Tensor:
+        """What every rank added to ``metric`` this epoch, in rank order (torchmetrics gathers)."""
+        value = metric.compute()
+        if isinstance(value, list):  # nothing anywhere
+            return torch.empty(0)
+        return value.float().cpu()
 
     def _epoch_metrics(self, stage: str) -> dict[str, float]:
-        scores = self._collected(self._scores, (self.n_classes,) if self.n_classes > 2 else ())
-        labels = self._collected(self._labels).astype(np.int64)
-        # every rank gathers, also one without batches: a collective that one rank skips never returns
-        loss_sum = self._collected([torch.stack(self._losses).sum()[None]] if self._losses else [])
+        # every rank computes, also one without batches: a collective that one rank skips never returns
+        scores = self._gathered(self.epoch_scores).numpy()
+        if self.n_classes > 2:
+            scores = scores.reshape(-1, self.n_classes)
+        labels = self._gathered(self.epoch_labels).numpy().astype(np.int64)
+        loss_sum = self._gathered(self.epoch_losses).sum()
         n = max(len(labels), 1)
         if scores.ndim == 1:
             predicted = (scores > 0.5).astype(np.int64)
@@ -165,7 +157,7 @@ class TaggerModule(LightningModule):
             predicted = scores.argmax(axis=1)
         auc, per_class = validation_aucs(labels, scores)
         metrics = {
-            f"{stage}/loss": float(loss_sum.sum()) / n,
+            f"{stage}/loss": float(loss_sum) / n,
             f"{stage}/accuracy": float((predicted == labels).mean()) if len(labels) else math.nan,
             f"{stage}/auc": auc,
         }

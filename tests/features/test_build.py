@@ -7,11 +7,11 @@ import json
 import awkward as ak
 import numpy as np
 
-from jettag.features import build_split, fit_standardisation, pad
+from jettag.features import build_split, fit_standardisation
 from jettag.features.sequences import constituent_features
 from jettag.settings import BuildSettings
 from jettag.shards import ShardWriter, read_shard
-from jettag.standardisation import Standardisation
+from jettag.standardisation import Standardisation, pad
 
 SPLITS = ("train", "val", "test")
 

@@ -14,11 +14,10 @@ from jettag.features.sequences import (
     length_buckets,
     order_constituents,
     pack,
-    pad,
     padding_fraction,
 )
 from jettag.jetclass import ORDERINGS, PID_FEATURES, STANDARD_FEATURES
-from jettag.standardisation import Standardisation
+from jettag.standardisation import Standardisation, pad
 
 
 def make_jets(
