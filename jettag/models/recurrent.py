@@ -283,15 +283,23 @@ class RecurrentTagger(nn.Module):
             states = self.recur_padded(
                 torch.where(inside[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
             )
-        real_lengths = real_lengths.to(states.device)
+        return self.read_out(states, real_lengths.to(states.device))
+
+    def read_out(self, states: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The read-out of the recurrent states ``[batch, time, state]`` of jets of ``lengths`` (on the
+        states' device): one vector per jet ``[batch, state]`` and the attention weights ``[batch, time]``
+        (else None). Whatever the padding holds never reaches the output. The packed :meth:`forward` and
+        the ONNX export (:mod:`jettag.predict.export`) both read out here."""
+        real_lengths = lengths
         real = torch.arange(states.shape[1], device=states.device) < real_lengths[:, None]
-        # whatever the padding holds never reaches the output (0 * NaN would)
+        # zeros by where, not by multiplication: 0 * NaN would be NaN
         states = torch.where(
             real[..., None], states, torch.zeros((), dtype=states.dtype, device=states.device)
         )
         if self.readout == "last":
-            jets = torch.arange(states.shape[0], device=states.device)
-            last = states[jets, real_lengths - 1]
+            # gather rather than advanced indexing, which ONNX exports only with a warning
+            index = (real_lengths - 1)[:, None, None].expand(-1, 1, states.shape[2])
+            last = torch.gather(states, 1, index)[:, 0]
             if not self.bidirectional:
                 return last, None
             h = self.hidden_size

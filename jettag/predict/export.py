@@ -165,18 +165,7 @@ class _SequenceGraph(nn.Module):
             states = self._bidirectional(x, lengths, real)
         else:
             states = t.recur_padded(x)  # the tagger's own padded forward pass
-        states = torch.where(real[..., None], states, zero)
-        if t.readout == "last":
-            last = torch.gather(states, 1, (lengths - 1)[:, None, None].expand(-1, 1, states.shape[2]))
-            pooled = last[:, 0]
-            if t.bidirectional:
-                h = t.hidden_size
-                pooled = torch.cat([pooled[:, :h], states[:, 0, h:]], dim=1)
-        elif t.readout == "mean":
-            pooled = states.sum(dim=1) / lengths[:, None].to(states.dtype)
-        else:
-            scores = t.score(states).squeeze(-1).masked_fill(~real, float("-inf"))
-            pooled = (torch.softmax(scores, dim=1)[..., None] * states).sum(dim=1)
+        pooled, _ = t.read_out(states, lengths)  # the tagger's own read-out
         logits = t.head(pooled)
         return logits, _binary_columns(logits)
 
