@@ -18,6 +18,7 @@ __all__ = [
     "BUILD_OBSERVERS",
     "COUNTER_BRANCH",
     "HIGH_LEVEL_FEATURES",
+    "INVARIANT_FEATURES",
     "JET_BRANCHES",
     "LABEL_BRANCHES",
     "OBSERVERS",
@@ -59,6 +60,15 @@ PID_BRANCHES: dict[str, str] = {
     "is_muon": "part_isMuon",
 }
 PID_FEATURES = tuple(PID_BRANCHES)
+
+#: Lorentz-invariant constituent features by group (``build.invariants``), appended in this order after the
+#: standard and PID features (:mod:`jettag.features.invariants` defines them)
+INVARIANT_FEATURES: dict[str, tuple[str, ...]] = {
+    "running_mass": ("run_mass",),
+    "previous": ("mass_prev", "kt_prev"),
+    "harder": ("mass_harder", "kt_harder"),
+    "jet": ("mass_fraction", "log_e_rest"),
+}
 
 #: jet-level quantities the build stage carries next to every built jet
 BUILD_OBSERVERS = ("jet_pt", "jet_eta", "jet_phi", "jet_mass", "jet_sdmass")

@@ -268,6 +268,7 @@ class BuildSettings(Settings):
     max_length: int
     ordering: str
     with_pid: bool
+    invariants: tuple[str, ...]
     balance: bool
     chunk_size: int
     image: ImageSpec
@@ -342,8 +343,10 @@ STAGE_SETTINGS: dict[str, type[Settings]] = {
 
 def settings_json(config: Mapping[str, Any], *settings: type[Settings]) -> str:
     """The parts of a validated ``config`` that ``settings`` are built from, as one line of JSON (what a
-    rule hands its command's ``--settings``)."""
+    rule hands its command's ``--settings``, and Snakemake compares to rerun a job whose settings changed)."""
     keys: list[str] = []
     for cls in settings:
         keys += [*cls.TOP_LEVEL, cls.SECTION]
-    return json.dumps({key: config[key] for key in dict.fromkeys(keys)}, separators=(",", ":"))
+    # sorted keys: the same settings give the same text whatever the order the configuration wrote them in,
+    # so a job is not run again for a reordered file
+    return json.dumps({key: config[key] for key in keys}, separators=(",", ":"), sort_keys=True)

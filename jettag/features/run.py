@@ -21,13 +21,14 @@ import numpy as np
 
 from jettag import __version__
 from jettag.features.images import jet_images
+from jettag.features.invariants import invariant_features
 from jettag.features.sequences import constituent_features, order_constituents
 from jettag.ingest.split import jet_uniform
 from jettag.jetclass import BINARY_LABEL_NAMES, BUILD_OBSERVERS, HIGH_LEVEL_FEATURES
 from jettag.progress import Progress
 from jettag.settings import BuildSettings
 from jettag.shards import ShardWriter, iterate_shard, read_shard, write_text_atomically
-from jettag.standardisation import Standardisation
+from jettag.standardisation import Standardisation, flat, jagged
 
 __all__ = [
     "build_split",
@@ -49,10 +50,17 @@ def read_shards(paths: Sequence[str | Path], chunk_size: int) -> Iterator[tuple[
 
 
 def constituent_sequences(jets: ak.Array, settings: BuildSettings) -> ak.Array:
-    """Features of each jet's constituents, in the configured order, cut at ``max_length``."""
+    """Features of each jet's constituents, in the configured order, with the invariants switched on
+    (:mod:`jettag.features.invariants`, from all constituents), cut at ``max_length``."""
     features = constituent_features(jets, with_pid=settings.with_pid)
     order = order_constituents(jets, settings.ordering)
-    return features[order][:, : settings.max_length]
+    ordered = features[order]
+    if settings.invariants:
+        columns = {name: flat(ordered[name], np.float32) for name in ak.fields(ordered)}
+        extra = invariant_features(jets, order, settings.invariants)
+        columns |= {name: values.astype(np.float32) for name, values in extra.items()}
+        ordered = jagged(columns, ak.to_numpy(ak.num(ordered, axis=1)))
+    return ordered[:, : settings.max_length]
 
 
 def fit_standardisation(

@@ -47,6 +47,11 @@ _TAU = (
     f"Nsubjettiness of the constituents (normalised measure, beta = 1, one-pass kt axes, {_JET_R})"
 )
 
+#: the pairwise invariants, divided by the jet pT
+_INVARIANT = "{} / max(jet_pT, 1e-6)"
+#: the distance of two constituents in the jet-relative plane
+_DELTA_R = "hypot(deta_i - deta_j, dphi_i - dphi_j wrapped to [-pi, pi))"
+
 #: how each model input feature is computed from the input branches: the constituent features of the
 #: sequence taggers (jettag.features.sequences) and the BDT's high-level features (jettag.ingest.prepare and
 #: the build stage's highlevel.arrow), all stored as float32
@@ -72,6 +77,24 @@ FEATURE_DEFINITIONS = {
     "tau21": f"jet_tau2 / jet_tau1 in float64, 0 where jet_tau1 <= 0; {_TAU}",
     "tau32": f"jet_tau3 / jet_tau2 in float64, 0 where jet_tau2 <= 0; {_TAU}",
     "jet_nparticles": "number of constituents (entries of part_px); a jet_nparticles branch is not used",
+    # the Lorentz invariants of jettag.features.invariants; p_i the constituent's four-momentum
+    # (part_energy, part_px, part_py, part_pz), m(.) the invariant mass, computed in float64
+    "run_mass": _INVARIANT.format(
+        "m(sum of p_j over the constituents up to and including i, in the sequence's order)"
+    ),
+    "mass_prev": _INVARIANT.format(
+        "m(p_i + p_(i-1)), p_(i-1) the constituent before in the sequence; 0 for the first"
+    ),
+    "kt_prev": _INVARIANT.format(f"min(pT_i, pT_(i-1)) * {_DELTA_R}(i, i-1); 0 for the first"),
+    "mass_harder": _INVARIANT.format(
+        "m(p_i + p_h), h the constituent of higher pT (ties: earlier in the input) nearest in "
+        f"{_DELTA_R}; 0 for the hardest"
+    ),
+    "kt_harder": _INVARIANT.format(
+        f"min(pT_i, pT_h) * {_DELTA_R}(i, h), h as for mass_harder; 0 for the hardest"
+    ),
+    "mass_fraction": "p_i . P / max(P . P, 1e-6), P the sum of all the jet's constituents (before the cut)",
+    "log_e_rest": "log(max(p_i . P / sqrt(max(P . P, 1e-6)), 1e-6)), P as for mass_fraction",
 }
 #: how each constituent ordering of the sequence taggers sorts a jet's constituents
 ORDERING_DEFINITIONS = {
@@ -190,7 +213,15 @@ class InputSpec:
             )
         # jettag train records with_pid; where it is absent the feature names tell
         with_pid = bool(build.get("with_pid", any(name in PID_FEATURES for name in names)))
-        settings = BuildSettings.create(max_length=max_length, ordering=build["ordering"], with_pid=with_pid)
+        try:
+            settings = BuildSettings.create(
+                max_length=max_length,
+                ordering=build["ordering"],
+                with_pid=with_pid,
+                invariants=list(build.get("invariants", [])),
+            )
+        except ValueError as err:
+            raise ArtefactError(f"{source}: unusable build settings: {err}") from None
         return cls("sequence", names, settings, standardisation)
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -111,5 +112,11 @@ def test_the_predict_target_plans_one_job_per_tagger_and_file(generated, tmp_pat
     for model in ("lstm", "bdt"):
         for name in ("QCD", "Tbqq"):
             assert f"results/smoke/predict/{model}/seed1/{name}.parquet" in output
-    assert '"format":"parquet","chunk_size":500' in output
-    assert '"tree":"tree","branch_map":{"part_px":"part_px"}' in output
+    handed_over = re.findall(r"jettag predict .* --settings '(\{.*\})'", output)
+    assert len(handed_over) == 4
+    for handed in handed_over:
+        config = json.loads(handed)
+        assert config["predict"]["format"] == "parquet"
+        assert config["predict"]["chunk_size"] == 500
+        assert config["ingest"]["tree"] == "tree"
+        assert config["ingest"]["branch_map"] == {"part_px": "part_px"}
