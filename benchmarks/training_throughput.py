@@ -36,6 +36,7 @@ from torch import nn
 
 from jettag.features.sequences import length_buckets, pack
 from jettag.models import build_model, load_model_config
+from jettag.settings import TrainSettings
 from jettag.train import JetDataModule, TaggerModule
 from jettag.train.data import load_sequences
 
@@ -84,7 +85,15 @@ def lightning_fit(
         num_workers=num_workers,
     )
     data.setup("fit")
-    module = TaggerModule(build_model(spec, data.n_features, 1), n_classes=1, model_config=spec)
+    train = TrainSettings.create()
+    module = TaggerModule(
+        build_model(spec, data.n_features, 1),
+        n_classes=1,
+        lr=train.lr,
+        weight_decay=train.weight_decay,
+        schedule=train.schedule,
+        model_config=spec,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         profiler = SimpleProfiler(dirpath=tmp, filename="profile")  # its table goes to a file, not stdout
         with warnings.catch_warnings():

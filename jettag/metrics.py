@@ -132,7 +132,7 @@ def bootstrap_errors(
 def binary_metrics(
     labels: np.ndarray,
     scores: np.ndarray,
-    efficiencies: Sequence[float] = (0.3, 0.5),
+    efficiencies: Sequence[float],
     n_bootstrap: int = 0,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -194,7 +194,7 @@ def multiclass_metrics(
     labels: np.ndarray,
     probabilities: np.ndarray,
     label_names: Sequence[str],
-    efficiencies: Sequence[float] = (0.3, 0.5),
+    efficiencies: Sequence[float],
     n_bootstrap: int = 0,
     seed: int = 0,
 ) -> dict[str, Any]:

@@ -131,7 +131,7 @@ class Standardisation:
         return cls(content["names"], np.array(content["mean"]), np.array(content["std"]))
 
 
-def pad(features: ak.Array, max_length: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pad(features: ak.Array, max_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fixed-length arrays from jagged features: ``(values, mask, lengths)``.
 
     ``values`` is float32 ``[n_jets, max_length, n_features]`` (features in field order), ``mask`` is bool

@@ -53,7 +53,7 @@ def _observers(build_dir: Path, split: str) -> pd.DataFrame:
 
 
 def score_network(
-    tagger: TrainedTagger, build_dir: str | Path, split: str = "test", batch_size: int = 1024
+    tagger: TrainedTagger, build_dir: str | Path, split: str, batch_size: int
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """``(scores, labels, network_seconds)`` of every jet of ``split``, in shard order, scored by the
     tagger's own scorer (:meth:`jettag.artefact.TrainedTagger.score_sequences`, ``score_images``), as

@@ -29,7 +29,7 @@ class Scorer:
     evaluate does; the BDT through its trees.
     """
 
-    def __init__(self, model: TrainedTagger | TrainedBDT, batch_size: int = 1024) -> None:
+    def __init__(self, model: TrainedTagger | TrainedBDT, batch_size: int) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.model = model

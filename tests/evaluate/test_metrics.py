@@ -45,13 +45,13 @@ def test_auc_accuracy_and_rejection_of_a_known_separation() -> None:
 
 
 def test_bootstrap_errors_shrink_with_the_square_root_of_the_sample() -> None:
-    small = binary_metrics(*gaussian_scores(500, 1.5), n_bootstrap=200)["errors"]
-    large = binary_metrics(*gaussian_scores(8000, 1.5), n_bootstrap=200)["errors"]
+    small = binary_metrics(*gaussian_scores(500, 1.5), (0.3, 0.5), n_bootstrap=200)["errors"]
+    large = binary_metrics(*gaussian_scores(8000, 1.5), (0.3, 0.5), n_bootstrap=200)["errors"]
     ratio = small["auc"] / large["auc"]
     assert 2.5 < ratio < 6.5  # sqrt(16) = 4
     assert small["rejection"]["0.5"] > large["rejection"]["0.5"] > 0
     # reproducible: the resamples come from a seeded generator
-    again = binary_metrics(*gaussian_scores(500, 1.5), n_bootstrap=200)["errors"]
+    again = binary_metrics(*gaussian_scores(500, 1.5), (0.3, 0.5), n_bootstrap=200)["errors"]
     assert again == small
 
 
@@ -83,4 +83,4 @@ def test_spread_over_seeds_counts_unbounded_values_apart() -> None:
 )
 def test_bad_inputs_are_refused(labels, scores, message) -> None:
     with pytest.raises(ValueError, match=message):
-        binary_metrics(np.array(labels), np.array(scores))
+        binary_metrics(np.array(labels), np.array(scores), (0.3, 0.5))

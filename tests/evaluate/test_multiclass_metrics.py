@@ -56,7 +56,7 @@ def test_per_class_auc_of_known_separations():
 def test_shapes_are_checked():
     labels, probabilities = softmax_of_gaussians(10, [1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match="for the classes"):
-        multiclass_metrics(labels, probabilities[:, :2], NAMES)
+        multiclass_metrics(labels, probabilities[:, :2], NAMES, (0.5,))
 
 
 def test_non_finite_probabilities_and_a_missing_class_stop_with_the_reason():
@@ -68,7 +68,7 @@ def test_non_finite_probabilities_and_a_missing_class_stop_with_the_reason():
     with pytest.raises(ValueError, match="1 jets have probabilities that are not finite"):
         one_vs_background(labels, diverged, 1)
     with pytest.raises(ValueError, match="not finite"):
-        multiclass_metrics(labels, diverged, NAMES)
+        multiclass_metrics(labels, diverged, NAMES, (0.5,))
     no_w = labels != 2
     with pytest.raises(ValueError, match=r"class Wqq \(label 2\) against QCD \(label 0\)"):
-        multiclass_metrics(labels[no_w], probabilities[no_w], NAMES)
+        multiclass_metrics(labels[no_w], probabilities[no_w], NAMES, (0.5,))
