@@ -74,7 +74,7 @@ def lightning_fit(
     spec: dict, build: Path, batch_size: int, epochs: int, streaming: bool, num_workers: int
 ) -> tuple[float, float]:
     """``(jets/s, data-wait fraction)`` of the training batches of a Lightning fit."""
-    data = JetDataModule(
+    data = JetDataModule.create(
         "sequence",
         build / "train" / "sequences.arrow",
         build / "val" / "sequences.arrow",

@@ -111,7 +111,7 @@ def trained_runs(built: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
             (cnn, "image", "images", (1,)),
         ):
             for seed in seeds:
-                data = JetDataModule(
+                data = JetDataModule.create(
                     kind,
                     *(built / split / f"{shard}.arrow" for split in SPLITS),
                     batch_size=32,

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,7 +51,7 @@ from jettag.train.arrays import (
     concatenate,
     scan_split,
 )
-from jettag.train.streaming import DEFAULT_SHUFFLE_BUFFER, ShardStream, StreamLoader, rank_rows
+from jettag.train.streaming import ShardStream, StreamLoader, rank_rows
 
 __all__ = [
     "KINDS",
@@ -209,15 +210,16 @@ class JetDataModule(LightningDataModule):
         train: Paths,
         val: Paths,
         test: Paths | None = None,
-        batch_size: int = 256,
-        num_workers: int = 0,
-        bucket: bool = True,
-        max_length: int | None = None,
+        *,
+        batch_size: int,
+        num_workers: int,
+        bucket: bool,
+        streaming: bool,
+        shuffle_buffer: int,
         seed: int = 0,
+        max_length: int | None = None,
         pin_memory: bool | None = None,
         eval_batch_size: int | None = None,
-        streaming: bool = True,
-        shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
         chunk_size: int | None = None,
     ) -> None:
         super().__init__()
@@ -247,6 +249,20 @@ class JetDataModule(LightningDataModule):
         self.datasets: dict[str, Arrays] = {}
         #: the first epoch of a run resumed from a checkpoint (see :meth:`_epoch_source`), else 0
         self._resumed_epoch = 0
+
+    #: the loader's keywords that are ``train`` settings
+    SETTINGS = ("batch_size", "num_workers", "bucket", "streaming", "shuffle_buffer")
+
+    @classmethod
+    def create(
+        cls, kind: str, train: Paths, val: Paths, test: Paths | None = None, **options: Any
+    ) -> JetDataModule:
+        """For scripts and tests: the loader's ``train`` settings among ``options`` over the schema's
+        defaults (:class:`jettag.settings.TrainSettings`), the other options (``seed``, ``max_length``, ...)
+        passed on."""
+        given = {key: options.pop(key) for key in cls.SETTINGS if key in options}
+        settings = TrainSettings.create(**given)
+        return cls(kind, train, val, test, **{key: getattr(settings, key) for key in cls.SETTINGS}, **options)
 
     @classmethod
     def from_settings(
@@ -413,6 +429,7 @@ class JetDataModule(LightningDataModule):
                 self.layouts[split],
                 self.eval_batch_size,
                 shuffle=False,
+                shuffle_buffer=self.shuffle_buffer,
                 max_length=self.max_length,
                 rank=rank,
                 world_size=world_size,

@@ -44,11 +44,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from jettag.features.sequences import length_buckets
 from jettag.train.arrays import Arrays, ShardReader, SplitLayout, Unit, concatenate, split_units
 
-__all__ = ["DEFAULT_SHUFFLE_BUFFER", "ShardStream", "StreamLoader", "deal", "rank_rows"]
-
-#: jets a training stream gathers before cutting batches: about 50 MB of sequences of 128 constituents
-#: with 7 features, and 2.5 length-bucket chunks (50 batches each) of 256 jets
-DEFAULT_SHUFFLE_BUFFER = 32768
+__all__ = ["ShardStream", "StreamLoader", "deal", "rank_rows"]
 
 
 def deal(units: Sequence[Unit], parts: int) -> list[list[Unit]]:
@@ -94,9 +90,9 @@ class ShardStream(IterableDataset):
         batch_size: int,
         *,
         shuffle: bool,
+        shuffle_buffer: int,
         seed: int = 0,
         bucket: bool = True,
-        shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
         chunk_size: int | None = None,
         max_length: int | None = None,
         rank: int = 0,

@@ -50,7 +50,7 @@ def test_every_test_jet_is_scored_in_order_with_its_observers(run, evaluated, bu
 def test_length_sorted_batches_give_the_scores_of_plain_batches(evaluated, trained_runs, built) -> None:
     """Scoring sorts jets by length within a chunk; the scores must land on the right jets."""
     tagger = load_tagger(trained_runs["lstm/seed1"])
-    data = JetDataModule(
+    data = JetDataModule.create(
         "sequence", built / "train" / "sequences.arrow", built / "val" / "sequences.arrow",
         built / "test" / "sequences.arrow", eval_batch_size=7,
     )  # fmt: skip

@@ -33,7 +33,7 @@ def train_tiny(name: str, built: Path, out: Path) -> Path:
     kind = "image" if TINY[name]["kind"] == "cnn" else "sequence"
     shard = "images.arrow" if kind == "image" else "sequences.arrow"
     summary = json.loads((built / "train" / "summary.json").read_text())
-    data = JetDataModule(
+    data = JetDataModule.create(
         kind, built / "train" / shard, built / "val" / shard, batch_size=64, seed=1, eval_batch_size=256
     )
     with warnings.catch_warnings():

@@ -50,7 +50,9 @@ def whole_split_metrics(run: Path, built: Path) -> tuple[float, float]:
     network = build_model(artefact["model"], artefact["n_features"], artefact["n_classes"])
     network.load_state_dict(torch.load(run / "model.pt", weights_only=True))
     network.eval()
-    data = JetDataModule("sequence", built / "train" / "sequences.arrow", built / "val" / "sequences.arrow")
+    data = JetDataModule.create(
+        "sequence", built / "train" / "sequences.arrow", built / "val" / "sequences.arrow"
+    )
     logits, labels = [], []
     with torch.no_grad():
         for batch in data.val_dataloader():
@@ -66,7 +68,7 @@ def one_process(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same training in one process (what `jettag train` does with one device)."""
     out = tmp_path_factory.mktemp("one_process")
     summary = json.loads((built / "train" / "summary.json").read_text())
-    data = JetDataModule(
+    data = JetDataModule.create(
         "sequence",
         built / "train" / "sequences.arrow",
         built / "val" / "sequences.arrow",
@@ -126,7 +128,8 @@ def test_ddp_on_two_cpu_processes_trains_like_one(built, tmp_path, one_process):
     # each rank stepped through its own half of the training jets, in step with the other
     layout = scan_split([built / "train" / "sequences.arrow"], "sequence")
     steps = {
-        len(ShardStream(layout, BATCH, shuffle=True, seed=SEED, rank=rank, world_size=2)) for rank in (0, 1)
+        len(ShardStream(layout, BATCH, shuffle=True, shuffle_buffer=100, seed=SEED, rank=rank, world_size=2))
+        for rank in (0, 1)
     }
     assert len(steps) == 1
     assert ddp["global_step"] == EPOCHS * steps.pop()

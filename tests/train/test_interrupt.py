@@ -103,7 +103,7 @@ def assert_same_run(run: Path, reference: Path) -> None:
 
 def sequences(built: Path, seed: int = SEED, streaming: bool = True) -> JetDataModule:
     """The data module `jettag train` makes with the options of :func:`train_command`."""
-    return JetDataModule(
+    return JetDataModule.create(
         "sequence",
         *(built / split / "sequences.arrow" for split in ("train", "val", "test")),
         batch_size=16,

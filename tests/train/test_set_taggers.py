@@ -34,7 +34,7 @@ CLASSES = {"pfn": ParticleFlowNetwork, "particlenet": ParticleCloudTagger}
 def trained(request, built: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, dict]:
     name = request.param
     summary = json.loads((built / "train" / "summary.json").read_text())
-    data = JetDataModule(
+    data = JetDataModule.create(
         "sequence", *(built / split / "sequences.arrow" for split in ("train", "val")), batch_size=32, seed=1
     )
     out = tmp_path_factory.mktemp(name)

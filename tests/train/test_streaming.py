@@ -29,7 +29,7 @@ BATCH = 32
 
 
 def module(built: Path, **kwargs) -> JetDataModule:
-    return JetDataModule(
+    return JetDataModule.create(
         "sequence",
         built / "train" / "sequences.arrow",
         built / "val" / "sequences.arrow",
@@ -151,7 +151,15 @@ def test_evaluation_streams_every_jet_once_in_file_order(built, workers):
     shares = [
         list(
             StreamLoader(
-                ShardStream(layout, 50, shuffle=False, rank=rank, world_size=2, num_workers=workers),
+                ShardStream(
+                    layout,
+                    50,
+                    shuffle=False,
+                    shuffle_buffer=100,
+                    rank=rank,
+                    world_size=2,
+                    num_workers=workers,
+                ),
                 num_workers=workers,
             )
         )
@@ -168,7 +176,7 @@ def test_streaming_memory_follows_the_buffer_not_the_split(built):
     shard = built / "train" / "sequences.arrow"
 
     def peak(paths: list[Path], streaming: bool) -> int:
-        data = JetDataModule(
+        data = JetDataModule.create(
             "sequence",
             paths,
             built / "val" / "sequences.arrow",

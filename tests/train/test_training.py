@@ -43,7 +43,7 @@ def rnn(cell: str) -> dict:
 
 
 def sequences(built: Path, **kwargs) -> JetDataModule:
-    return JetDataModule(
+    return JetDataModule.create(
         "sequence",
         built / "train" / "sequences.arrow",
         built / "val" / "sequences.arrow",
@@ -87,7 +87,7 @@ def test_gru_learns_top_from_qcd(built, tmp_path):
 
 
 def test_cnn_learns_top_from_qcd(built, tmp_path):
-    data = JetDataModule(
+    data = JetDataModule.create(
         "image", built / "train" / "images.arrow", built / "val" / "images.arrow", batch_size=32, seed=3
     )
     result = fit(TINY_CNN, data, tmp_path, seed=1, max_epochs=6, **(CPU | {"lr": 3e-3}))
