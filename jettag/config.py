@@ -16,6 +16,7 @@ from typing import Any
 from jettag.extras import missing_extra
 from jettag.jetclass import PROCESS_LABELS, all_branches
 from jettag.schema import ConfigError, read_yaml, schema_problems
+from jettag.settings import STAGE_SETTINGS
 
 __all__ = ["ConfigError", "load_config", "read_yaml", "validate_config"]
 
@@ -23,16 +24,10 @@ __all__ = ["ConfigError", "load_config", "read_yaml", "validate_config"]
 def _semantic_problems(config: dict[str, Any]) -> list[str]:
     problems = []
     gen = config["generate"]
-    if gen["pt_min"] >= gen["pt_max"]:
-        problems.append(
-            f"config key 'generate.pt_min': {gen['pt_min']} must be below generate.pt_max ({gen['pt_max']})"
-        )
-    pthat_min = gen["pthat_min"] if gen["pthat_min"] is not None else 0.9 * gen["pt_min"]
-    pthat_max = gen["pthat_max"] if gen["pthat_max"] is not None else 1.1 * gen["pt_max"]
-    if pthat_min >= pthat_max:
-        problems.append(
-            f"config key 'generate.pthat_min': {pthat_min} must be below generate.pthat_max ({pthat_max})"
-        )
+    # the relations between keys that each stage's settings check themselves
+    for cls in STAGE_SETTINGS.values():
+        values = {key: config[key] for key in cls.TOP_LEVEL} | dict(config[cls.SECTION])
+        problems += [f"config key {problem}" for problem in cls.problems_in(values)]
     if not config["inputs"] and gen["detector"] != "none":
         from jettag.detector import CardError, load_card
 
@@ -40,11 +35,6 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
             load_card(gen["detector"])
         except CardError as err:
             problems.append(f"config key 'generate.detector': {err}")
-    fractions = config["ingest"]["splits"]
-    if abs(sum(fractions.values()) - 1.0) > 1e-9:
-        problems.append(
-            f"config key 'ingest.splits': fractions {fractions} add up to {sum(fractions.values())}, not 1"
-        )
     problems += _split_by_file_problems(config)
     lo, hi = config["ingest"]["pt_min"], config["ingest"]["pt_max"]
     if lo is not None and hi is not None and lo >= hi:

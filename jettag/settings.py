@@ -141,6 +141,17 @@ class Settings:
         result: dict[str, Any] = _plain(self)
         return result
 
+    @classmethod
+    def problems_in(cls, values: Mapping[str, Any]) -> list[str]:
+        """What is wrong with ``values`` (the fields, valid against the schema) that the schema cannot say:
+        relations between keys, each naming its key; the workflow's check and the constructor use it."""
+        return []
+
+    def __post_init__(self) -> None:
+        problems = self.problems_in(self.to_dict())
+        if problems:
+            raise ConfigError(f"{type(self).__name__}: " + "; ".join(problems))
+
 
 @dataclasses.dataclass(frozen=True)
 class GenerateSettings(Settings):
@@ -164,21 +175,22 @@ class GenerateSettings(Settings):
     #: a detector card (built-in name ``atlas`` or ``cms``, or a YAML file), or ``none`` for particle level
     detector: str
 
-    def __post_init__(self) -> None:
-        if not self.pt_min < self.pt_max:
-            raise ConfigError(
-                f"generate.pt_min ({self.pt_min}) must be below generate.pt_max ({self.pt_max})"
+    @classmethod
+    def problems_in(cls, values: Mapping[str, Any]) -> list[str]:
+        problems = []
+        if not values["pt_min"] < values["pt_max"]:
+            problems.append(
+                f"'generate.pt_min': {values['pt_min']} must be below generate.pt_max ({values['pt_max']})"
             )
-        lo, hi = self.pthat_window
+        lo, hi = pthat_window(values)
         if not lo < hi:
-            raise ConfigError(f"generate.pthat_min ({lo}) must be below generate.pthat_max ({hi})")
+            problems.append(f"'generate.pthat_min': {lo} must be below generate.pthat_max ({hi})")
+        return problems
 
     @property
     def pthat_window(self) -> tuple[float, float]:
         """Pythia's pTHat window; by default 10% wider than the jet pT window on each side."""
-        lo = self.pthat_min if self.pthat_min is not None else 0.9 * self.pt_min
-        hi = self.pthat_max if self.pthat_max is not None else 1.1 * self.pt_max
-        return lo, hi
+        return pthat_window(self.to_dict())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,10 +219,13 @@ class IngestSettings(Settings):
     tree: str
     branch_map: Mapping[str, str]
 
-    def __post_init__(self) -> None:
-        total = sum(self.splits.values())
+    @classmethod
+    def problems_in(cls, values: Mapping[str, Any]) -> list[str]:
+        splits = dict(values["splits"])
+        total = sum(splits.values())
         if abs(total - 1.0) > 1e-9:
-            raise ConfigError(f"ingest.splits: fractions {dict(self.splits)} add up to {total}, not 1")
+            return [f"'ingest.splits': fractions {splits} add up to {total}, not 1"]
+        return []
 
     @property
     def label_names(self) -> list[str]:
@@ -339,6 +354,14 @@ STAGE_SETTINGS: dict[str, type[Settings]] = {
         PredictSettings,
     )
 }
+
+
+def pthat_window(generate: Mapping[str, Any]) -> tuple[float, float]:
+    """Pythia's pTHat window of the ``generate`` settings: ``pthat_min`` and ``pthat_max``, by default 10%
+    wider than the jet pT window on each side."""
+    lo = generate["pthat_min"] if generate["pthat_min"] is not None else 0.9 * generate["pt_min"]
+    hi = generate["pthat_max"] if generate["pthat_max"] is not None else 1.1 * generate["pt_max"]
+    return lo, hi
 
 
 def settings_json(config: Mapping[str, Any], *settings: type[Settings]) -> str:

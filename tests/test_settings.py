@@ -64,7 +64,7 @@ def test_a_value_of_the_wrong_type_or_an_unknown_key_is_refused_by_name():
         BuildSettings.create(lenght=3)
     with pytest.raises(ConfigError, match="TrainSettings: missing lr"):
         TrainSettings.from_dict({k: v for k, v in TrainSettings.create().to_dict().items() if k != "lr"})
-    with pytest.raises(ConfigError, match=r"ingest\.splits: fractions .* add up to 1\.09+9, not 1"):
+    with pytest.raises(ConfigError, match=r"'ingest\.splits': fractions .* add up to 1\.09+9, not 1"):
         IngestSettings.create(splits={"train": 0.7, "val": 0.2, "test": 0.2})
 
 
