@@ -30,6 +30,7 @@ import uproot
 
 from jettag.artefact import TrainedTagger, load_tagger
 from jettag.predict import export_onnx, predict_files
+from jettag.settings import EvaluateSettings
 from jettag.train.data import collate_images, collate_sequences, load_images, load_sequences
 
 
@@ -143,7 +144,8 @@ def main() -> None:
         if inputs:
             tagger = load_tagger(args.results / "train" / args.models[0] / f"seed{args.seed}")
             tiled = tile_root(inputs, args.jets, Path(tmp) / "tiled.root")
-            result = predict_files(tagger, [tiled], Path(tmp) / "scores.root", batch_size=args.batch_size)
+            scoring = EvaluateSettings.create(batch_size=args.batch_size)
+            result = predict_files(tagger, [tiled], Path(tmp) / "scores.root", scoring=scoring)
             end_to_end = {
                 "model": args.models[0],
                 "jets": result["jets"],
