@@ -22,7 +22,8 @@ from jettag.cli import main
 from jettag.features.run import load_highlevel
 from jettag.jetclass import HIGH_LEVEL_FEATURES
 from jettag.predict import export_onnx, predict_files
-from jettag.predict.export import BDT_TOLERANCE, bdt_check_inputs, spec_path
+from jettag.predict.export import spec_path
+from jettag.predict.export_bdt import BDT_TOLERANCE, bdt_check_inputs
 from jettag.predict.features import FEATURE_DEFINITIONS
 from jettag.shards import ShardWriter, read_shard
 from jettag.train.bdt import train_bdt
