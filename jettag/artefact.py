@@ -42,7 +42,6 @@ __all__ = [
     "ArtefactError",
     "TrainedBDT",
     "TrainedTagger",
-    "is_bdt_artefact",
     "load_bdt_tagger",
     "load_tagger",
     "load_trained",
@@ -185,11 +184,6 @@ class TrainedBDT:
         """Signal probability per jet of ``features`` ``[n_jets, n_features]``, or for a multi-class BDT
         the class probabilities ``[n_jets, n_classes]``."""
         return self.model.predict_proba(features).astype(np.float32)
-
-
-def is_bdt_artefact(artefact: Any) -> bool:
-    """Whether a parsed ``artefact.json`` is the BDT's (:func:`jettag.train.bdt.train_bdt` writes it)."""
-    return isinstance(artefact, dict) and artefact.get("kind") == "bdt"
 
 
 def write_artefact(directory: str | Path, kind: str, content: dict[str, Any]) -> Path:

@@ -34,11 +34,7 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace, cls: type[Settings]) -> Any:
-    from jettag.settings import load_stage_config
-
-    if not hasattr(args, "_config"):
-        args._config = load_stage_config(args.settings)
-    return cls.from_config(args._config)
+    return cls.load(args.settings)
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:

@@ -105,18 +105,10 @@ class Settings:
         names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
         missing = [name for name in names if name not in values]
         unknown = sorted(set(values) - set(names))
-        if missing or unknown:
-            raise ConfigError(
-                f"{cls.__name__}: "
-                + "; ".join(
-                    part
-                    for part in (
-                        f"missing {', '.join(missing)}" if missing else "",
-                        f"unknown {', '.join(unknown)}" if unknown else "",
-                    )
-                    if part
-                )
-            )
+        problems = [f"missing {', '.join(missing)}"] if missing else []
+        problems += [f"unknown {', '.join(unknown)}"] if unknown else []
+        if problems:
+            raise ConfigError(f"{cls.__name__}: " + "; ".join(problems))
         converted = {
             name: cls.NESTED[name].from_dict(values[name]) if name in cls.NESTED else _frozen(values[name])
             for name in names
