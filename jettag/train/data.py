@@ -18,7 +18,7 @@ split, and do not depend on the number of workers.
 
 Either way sequence batches are padded to their own longest jet, never to ``max_length``; training
 batches are length buckets (:func:`jettag.features.sequences.length_buckets`) or plain shuffled batches,
-reshuffled each epoch from ``seed + epoch`` alone, so an epoch's batches depend neither on the global
+reshuffled each epoch from ``(seed, epoch)`` alone, so an epoch's batches depend neither on the global
 random state nor on whether the run was resumed: a checkpoint keeps the epoch to train next
 (:meth:`JetDataModule.state_dict`), since a resumed run fetches its first batch before Lightning restores
 its own epoch counter. The batch dicts are those of
@@ -124,7 +124,8 @@ class _Batches(Dataset):
 
 
 class EpochBatchSampler(Sampler[list[int]]):
-    """Training batches that change every epoch, from ``seed + epoch`` only.
+    """Training batches that change every epoch, from ``(seed, epoch)`` only: a ``SeedSequence`` of the
+    pair, so seed 1 in epoch 1 does not shuffle as seed 2 in epoch 0.
 
     With ``lengths`` (sequences): length buckets, see :func:`jettag.features.sequences.length_buckets`;
     without: a random permutation cut into batches. Every jet appears exactly once per epoch.
@@ -166,7 +167,8 @@ class EpochBatchSampler(Sampler[list[int]]):
 
     def batches(self, epoch: int | None = None) -> list[np.ndarray]:
         """All batches of ``epoch`` (default: the current one), before splitting between ranks."""
-        seed = self.seed + (self.epoch if epoch is None else epoch)
+        entropy = [self.seed, self.epoch if epoch is None else epoch]
+        seed = int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
         if self.lengths is not None:
             return length_buckets(self.lengths, self.batch_size, seed, shuffle=True)
         order = np.random.default_rng(seed).permutation(self.n_jets)

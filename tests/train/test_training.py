@@ -16,7 +16,7 @@ import torch
 
 from jettag.features.sequences import padding_fraction
 from jettag.models import build_model
-from jettag.train import ARTEFACT_KEYS, JetDataModule
+from jettag.train import ARTEFACT_KEYS, EpochBatchSampler, JetDataModule
 from tests.training import fit
 
 TINY_RNN = {
@@ -150,6 +150,10 @@ def test_buckets_pad_less_and_cover_every_jet_once_per_epoch(built):
         assert not all(np.array_equal(a, b) for a, b in zip(*epochs, strict=False))
         sampler.set_epoch(1)
         assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(epochs[1], sampler, strict=True))
+    # seed and epoch do not add up: seed 1 in epoch 1 shuffles otherwise than seed 2 in epoch 0
+    one, two = EpochBatchSampler(n_jets, 16, seed=1), EpochBatchSampler(n_jets, 16, seed=2)
+    one.set_epoch(1)
+    assert not np.array_equal(np.concatenate(list(one)), np.concatenate(list(two)))
     waste = {
         name: padding_fraction(lengths, list(data.train_batch_sampler()))
         for name, data in (("bucketed", bucketed), ("shuffled", shuffled))
