@@ -70,6 +70,44 @@ def jets_per_second(model: nn.Module, data, order, pad_to, steps: int, packed: b
     return statistics.median(runs)
 
 
+def tagger_module(network: nn.Module, spec: dict) -> TaggerModule:
+    """The Lightning module of ``network`` with the schema's optimiser settings, as `jettag train` has it."""
+    train = TrainSettings.create()
+    return TaggerModule(
+        network,
+        n_classes=1,
+        lr=train.lr,
+        weight_decay=train.weight_decay,
+        schedule=train.schedule,
+        model_config=spec,
+    )
+
+
+def fit(module: TaggerModule, data: JetDataModule, **options) -> Trainer:
+    """A Lightning fit of ``module`` on ``data`` without validation, checkpoints, logs or progress bar;
+    ``options`` go to the ``Trainer`` (``max_epochs``, ``accelerator``, ``precision``, ``profiler``, ...).
+    torch's deterministic mode, which ``deterministic=True`` turns on for the process, is restored after."""
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        # as in jettag.train.fit: Slurm's tools on the machine, and the stream's exact length
+        warnings.filterwarnings("ignore", "The `srun` command is available")
+        warnings.filterwarnings("ignore", "Your `IterableDataset` has `__len__` defined")
+        trainer = Trainer(
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=tmp,
+            limit_val_batches=0,
+            **options,
+        )
+        try:
+            trainer.fit(module, datamodule=data)
+        finally:
+            torch.use_deterministic_algorithms(was_deterministic)
+    return trainer
+
+
 def lightning_fit(
     spec: dict, build: Path, batch_size: int, epochs: int, streaming: bool, num_workers: int
 ) -> tuple[float, float]:
@@ -85,33 +123,10 @@ def lightning_fit(
         num_workers=num_workers,
     )
     data.setup("fit")
-    train = TrainSettings.create()
-    module = TaggerModule(
-        build_model(spec, data.n_features, 1),
-        n_classes=1,
-        lr=train.lr,
-        weight_decay=train.weight_decay,
-        schedule=train.schedule,
-        model_config=spec,
-    )
+    module = tagger_module(build_model(spec, data.n_features, 1), spec)
     with tempfile.TemporaryDirectory() as tmp:
         profiler = SimpleProfiler(dirpath=tmp, filename="profile")  # its table goes to a file, not stdout
-        with warnings.catch_warnings():
-            # as in jettag.train.fit: Slurm's tools on the machine, and the stream's exact length
-            warnings.filterwarnings("ignore", "The `srun` command is available")
-            warnings.filterwarnings("ignore", "Your `IterableDataset` has `__len__` defined")
-            trainer = Trainer(
-                max_epochs=epochs,
-                accelerator="cpu",
-                logger=False,
-                enable_checkpointing=False,
-                enable_progress_bar=False,
-                enable_model_summary=False,
-                profiler=profiler,
-                default_root_dir=tmp,
-                limit_val_batches=0,
-            )
-            trainer.fit(module, datamodule=data)
+        fit(module, data, max_epochs=epochs, accelerator="cpu", profiler=profiler)
     durations = profiler.recorded_durations
     waiting = sum(sum(v) for k, v in durations.items() if "train_dataloader_next" in k)
     stepping = sum(sum(v) for k, v in durations.items() if k == "run_training_batch")

@@ -9,17 +9,26 @@ Stacked layers are separate one-layer modules (rather than ``num_layers`` of one
 residual connection can skip each of them. The Elman RNN can start as an IRNN (Le, Jaitly, Hinton 2015,
 arXiv:1504.00941): recurrent weights the identity and biases zero, which with ``nonlinearity="relu"`` keeps
 gradients from vanishing over long sequences.
+
+Mixed precision: a recurrent layer never runs in float16 (:func:`recurrent_dtype`). Under autocast on CUDA
+torch runs cuDNN's RNNs in float16 whatever autocast's dtype, and Lightning's ``bf16-mixed`` has no loss
+scaling: the gradients of the recurrent states (median 2.5e-7 at the start of training on the main job's
+jets, every one below float16's normal range) would be held as subnormals or flushed to zero. There the
+layers run in float32 outside autocast (still cuDNN's fused kernels, with TF32 where torch allows it),
+the embedding, the read-out's attention score and the head in bfloat16. On the CPU autocast runs them in
+bfloat16, whose range is float32's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import overload
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-__all__ = ["ACTIVATIONS", "CELLS", "NONLINEARITIES", "READOUTS", "RecurrentTagger", "mlp"]
+__all__ = ["ACTIVATIONS", "CELLS", "NONLINEARITIES", "READOUTS", "RecurrentTagger", "mlp", "recurrent_dtype"]
 
 #: recurrent cells; "rnn" is the Elman network
 CELLS = ("lstm", "gru", "rnn")
@@ -79,6 +88,42 @@ def mlp(
         size = width
     layers.append(nn.Linear(size, out_features))
     return nn.Sequential(*layers)
+
+
+def recurrent_dtype(device_type: str) -> torch.dtype | None:
+    """The dtype the recurrent layers must be run in on ``device_type`` outside autocast, or None to run
+    them as autocast does (also when autocast is off).
+
+    float32 wherever autocast would run them in float16: on CUDA under any autocast (torch's cuDNN RNN
+    wrapper casts to float16 whatever autocast's dtype), elsewhere under autocast to float16. float16
+    without loss scaling flushes their gradients (see the module docstring); float32 costs little for
+    layers of this size, whose time goes into the step-by-step recursion rather than the arithmetic.
+    """
+    if not torch.is_autocast_enabled(device_type):
+        return None
+    if device_type == "cuda" or torch.get_autocast_dtype(device_type) == torch.float16:
+        return torch.float32
+    return None
+
+
+@overload
+def _run_layer(layer: nn.Module, sequence: Tensor) -> Tensor: ...
+@overload
+def _run_layer(layer: nn.Module, sequence: PackedSequence) -> PackedSequence: ...
+def _run_layer(layer: nn.Module, sequence: Tensor | PackedSequence) -> Tensor | PackedSequence:
+    """One recurrent layer's output for padded or packed ``sequence``, in the dtype of
+    :func:`recurrent_dtype` (the one place where a recurrent layer's precision is decided)."""
+    data = sequence.data if isinstance(sequence, PackedSequence) else sequence
+    dtype = recurrent_dtype(data.device.type)
+    output: Tensor | PackedSequence
+    if dtype is None:
+        output = layer(sequence)[0]
+    else:
+        cast = data.to(dtype)
+        sequence = _with_data(sequence, cast) if isinstance(sequence, PackedSequence) else cast
+        with torch.autocast(data.device.type, enabled=False):
+            output = layer(sequence)[0]
+    return output
 
 
 def _with_data(sequence: PackedSequence, data: Tensor) -> PackedSequence:
@@ -241,14 +286,16 @@ class RecurrentTagger(nn.Module):
         Only for unidirectional layers: the state at a real position depends on that position and earlier
         ones only, so the real positions must come out exactly as with the packed :meth:`forward`, and the
         read-outs mask the rest. On the CPU this is 2-3x faster than packing
-        (benchmarks/training_throughput.py).
+        (benchmarks/training_throughput.py); on CUDA padded input is what lets torch pick cuDNN's
+        persistent kernels for small hidden sizes (LSTM and GRU up to 128), which packed input never gets
+        (benchmarks/gpu_throughput.py measures both).
         """
         sequence: Tensor = x if self.embedding is None else self.embedding(x)
         for i, layer in enumerate(self.layers):
             inputs = sequence
             if i > 0:
                 sequence = self.between(sequence)
-            sequence, _ = layer(sequence)
+            sequence = _run_layer(layer, sequence)
             if self.residual and i > 0:
                 sequence = sequence + inputs
         return sequence
@@ -262,7 +309,7 @@ class RecurrentTagger(nn.Module):
             inputs = sequence
             if i > 0:
                 sequence = _with_data(sequence, self.between(sequence.data))
-            sequence, _ = layer(sequence)
+            sequence = _run_layer(layer, sequence)
             if self.residual and i > 0:
                 sequence = _with_data(sequence, sequence.data + inputs.data)
         return sequence

@@ -81,12 +81,13 @@ from jettag.models.config import build_model, load_model_config, n_parameters, v
 from jettag.settings import TrainSettings
 from jettag.shards import partial_path, write_text_atomically
 from jettag.standardisation import Standardisation
+from jettag.train.accelerator import accelerator_plan
 from jettag.train.data import JetDataModule
 from jettag.train.module import TaggerModule
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ARTEFACT_KEYS", "EpochSeed", "default_precision", "resume_problem", "train_model", "train_run"]
+__all__ = ["ARTEFACT_KEYS", "EpochSeed", "resume_problem", "train_model", "train_run"]
 
 #: the keys of a network's ``artefact.json``
 ARTEFACT_KEYS = (
@@ -115,17 +116,6 @@ ARTEFACT_KEYS = (
 )
 
 _DATA_KIND = {"recurrent": "sequence", "cnn": "image", "pfn": "sequence", "particlenet": "sequence"}
-
-
-def _uses_cuda(accelerator: str) -> bool:
-    return accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
-
-
-def default_precision(accelerator: str = "auto") -> str:
-    """``"bf16-mixed"`` on a CUDA GPU that supports bfloat16, else ``"32-true"``."""
-    if _uses_cuda(accelerator) and torch.cuda.is_bf16_supported():
-        return "bf16-mixed"
-    return "32-true"
 
 
 def _loggers(output_dir: Path) -> list[Logger]:
@@ -315,7 +305,8 @@ def train_model(
     and the artefact records them as used. Seeds everything with ``seed`` (data-loader workers included);
     on CPU the run is also deterministic
     (``deterministic=None`` means: deterministic on CPU, not on GPUs, where it would refuse cuDNN's RNNs),
-    so the same seed gives the same metrics. ``precision`` None means :func:`default_precision`.
+    so the same seed gives the same metrics. The precision (``precision`` None: bf16-mixed on a GPU that
+    supports it) and cuDNN's flags are those of :func:`jettag.train.accelerator.accelerator_plan`.
     Early stopping watches ``val/loss`` with ``patience`` epochs. If ``output_dir/last.ckpt`` exists the
     run resumes from it (optimiser, schedule, epoch, early stopping and best checkpoint included) and trains
     up to ``max_epochs`` in all; every epoch's randomness comes from ``(seed, epoch)``, so a run killed and
@@ -353,9 +344,8 @@ def train_model(
             f"model {spec['name']!r} is a {spec['kind']} model and reads {_DATA_KIND[spec['kind']]} data, "
             f"but the data module serves {data.kind} data"
         )
-    precision = default_precision(accelerator) if settings.precision is None else settings.precision
-    if deterministic is None:
-        deterministic = not _uses_cuda(accelerator) and accelerator not in ("gpu", "cuda", "mps", "tpu")
+    plan = accelerator_plan(accelerator, settings.precision, data.kind, deterministic=deterministic)
+    precision, deterministic = plan.precision, plan.deterministic
 
     lightning.seed_everything(seed, workers=True, verbose=False)
     data.setup("fit")
@@ -395,7 +385,7 @@ def train_model(
     resumed = _resumable(output_dir, module)
     start = time.perf_counter()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), plan.backend():
             # on a machine with Slurm's tools Lightning hints at srun for every run outside a Slurm task;
             # a run meant for Slurm is started by srun (see the module docstring), this one is local
             warnings.filterwarnings("ignore", "The `srun` command is available", PossibleUserWarning)

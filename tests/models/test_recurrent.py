@@ -9,6 +9,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from jettag.models import CELLS, READOUTS, RecurrentTagger
+from jettag.models.recurrent import recurrent_dtype
 
 N_FEATURES = 4
 #: unsorted, mixed, with a jet of one constituent and one that fills the padded length
@@ -193,3 +194,49 @@ def test_lstm_learns_a_task_that_needs_the_whole_sequence() -> None:
     with torch.no_grad():
         accuracy = ((model.eval()(x, lengths).squeeze(1) > 0).float() == labels).float().mean()
     assert accuracy > 0.9
+
+
+def recurrent_output_dtypes(model: RecurrentTagger, *inputs: object) -> set[torch.dtype]:
+    """The dtypes the recurrent layers put out in one forward pass of ``model`` on ``inputs``."""
+    seen: set[torch.dtype] = set()
+
+    def hook(module: torch.nn.Module, args: object, output: tuple) -> None:
+        seen.add(output[0].data.dtype if hasattr(output[0], "batch_sizes") else output[0].dtype)
+
+    hooks = [layer.register_forward_hook(hook) for layer in model.layers]
+    try:
+        logits = model(*inputs)
+    finally:
+        for handle in hooks:
+            handle.remove()
+    assert torch.isfinite(logits).all()
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("autocast", "expected"), [(torch.bfloat16, torch.bfloat16), (torch.float16, torch.float32)]
+)
+@pytest.mark.parametrize("cell", CELLS)
+def test_recurrent_layers_never_run_in_float16_under_autocast(
+    cell: str, autocast: torch.dtype, expected: torch.dtype
+) -> None:
+    """Autocast to bfloat16 on the CPU runs the recurrent layers in bfloat16; wherever autocast would run
+    them in float16 (on CUDA under every autocast, here under float16's) they run in float32, outside
+    autocast, padded and packed alike, and their gradients reach the weights."""
+    model = tagger(cell=cell, num_layers=2, residual=True).train()
+    x = padded_batch(LENGTHS)
+    packed = pack_padded_sequence(x, LENGTHS, batch_first=True, enforce_sorted=False)
+    assert recurrent_dtype("cpu") is None  # outside autocast: as the weights are
+    with torch.autocast("cpu", dtype=autocast):
+        assert recurrent_dtype("cpu") == (None if expected == autocast else torch.float32)
+        assert recurrent_output_dtypes(model.eval(), x, LENGTHS) == {expected}
+        assert recurrent_output_dtypes(model, packed) == {expected}
+        with torch.no_grad():
+            padded_logits, packed_logits = model(x, LENGTHS), model(packed)
+        loss = model.train()(x, LENGTHS).float().square().mean()
+    torch.testing.assert_close(packed_logits.float(), padded_logits.float(), atol=2e-2, rtol=0)
+    loss.backward()
+    for layer in model.layers:
+        assert layer.weight_hh_l0.grad is not None
+        assert torch.isfinite(layer.weight_hh_l0.grad).all()
+        assert layer.weight_hh_l0.grad.abs().sum() > 0
