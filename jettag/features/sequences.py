@@ -180,7 +180,13 @@ def pack(values: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
     return pack_padded_sequence(values, lengths, batch_first=True, enforce_sorted=False)
 
 
-def length_buckets(lengths: np.ndarray, batch_size: int, seed: int, shuffle: bool = True) -> list[np.ndarray]:
+def length_buckets(
+    lengths: np.ndarray,
+    batch_size: int,
+    seed: int,
+    shuffle: bool = True,
+    labels: np.ndarray | None = None,
+) -> list[np.ndarray]:
     """Batches of jet indices with similar lengths, every index exactly once, deterministic per ``seed``.
 
     With ``shuffle`` the jets are shuffled, cut into chunks of 50 batches, sorted by length within each
@@ -188,23 +194,42 @@ def length_buckets(lengths: np.ndarray, batch_size: int, seed: int, shuffle: boo
     order and the batches stay in order. Sorting within chunks rather than globally keeps batches varied
     between epochs (different seeds) while a padded batch is mostly real constituents; see
     :func:`padding_fraction`.
+
+    With ``labels`` (one class per jet) a chunk is sorted by each jet's length quantile within its own class
+    instead, so that every batch holds the classes in the chunk's proportions, each at similar lengths. The
+    number of constituents separates top from QCD jets: sorted by length alone, a batch is nearly all one
+    class, its loss is lowered by the length alone, and a recurrent tagger sat for epochs where it had
+    learnt the jet mass (benchmarks/README.md, "class-mixed buckets").
     """
     lengths = np.asarray(lengths)
     if lengths.ndim != 1:
         raise ValueError(f"lengths must be one-dimensional, got shape {lengths.shape}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if labels is not None and np.shape(labels) != lengths.shape:
+        raise ValueError(f"{np.shape(labels)} labels for {lengths.shape} lengths: one label per jet")
     rng = np.random.default_rng(seed)
     index = rng.permutation(len(lengths)) if shuffle else np.arange(len(lengths))
     chunk = batch_size * _BUCKET_CHUNK_BATCHES
     batches: list[np.ndarray] = []
     for start in range(0, len(index), chunk):
         part = index[start : start + chunk]
-        part = part[np.argsort(lengths[part], kind="stable")]
+        key = lengths[part] if labels is None else _class_quantiles(lengths[part], np.asarray(labels)[part])
+        part = part[np.argsort(key, kind="stable")]
         batches.extend(np.split(part, np.arange(batch_size, len(part), batch_size)))
     if shuffle:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return [batch.astype(np.int64) for batch in batches]
+
+
+def _class_quantiles(lengths: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each jet's length quantile (mid-rank over the class size) among the jets of its own class."""
+    quantile = np.empty(len(lengths), np.float64)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        rank = np.argsort(np.argsort(lengths[members], kind="stable"), kind="stable")
+        quantile[members] = (rank + 0.5) / len(members)
+    return quantile
 
 
 def padding_fraction(lengths: np.ndarray, batches: list[np.ndarray]) -> float:

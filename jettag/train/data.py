@@ -127,7 +127,8 @@ class EpochBatchSampler(Sampler[list[int]]):
     """Training batches that change every epoch, from ``(seed, epoch)`` only: a ``SeedSequence`` of the
     pair, so seed 1 in epoch 1 does not shuffle as seed 2 in epoch 0.
 
-    With ``lengths`` (sequences): length buckets, see :func:`jettag.features.sequences.length_buckets`;
+    With ``lengths`` (sequences): length buckets, see :func:`jettag.features.sequences.length_buckets`,
+    class-mixed where ``labels`` are given;
     without: a random permutation cut into batches. Every jet appears exactly once per epoch.
     With ``num_replicas`` > 1 each rank takes every ``num_replicas``-th batch (the batch count cut to a
     multiple of ``num_replicas`` so ranks stay in step).
@@ -145,6 +146,7 @@ class EpochBatchSampler(Sampler[list[int]]):
         lengths: np.ndarray | None = None,
         num_replicas: int = 1,
         rank: int = 0,
+        labels: np.ndarray | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -154,6 +156,7 @@ class EpochBatchSampler(Sampler[list[int]]):
         self.batch_size = batch_size
         self.seed = seed
         self.lengths = None if lengths is None else np.asarray(lengths)
+        self.labels = None if labels is None else np.asarray(labels)
         self.num_replicas = num_replicas
         self.rank = rank
         self.epoch = 0
@@ -170,7 +173,7 @@ class EpochBatchSampler(Sampler[list[int]]):
         entropy = [self.seed, self.epoch if epoch is None else epoch]
         seed = int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
         if self.lengths is not None:
-            return length_buckets(self.lengths, self.batch_size, seed, shuffle=True)
+            return length_buckets(self.lengths, self.batch_size, seed, shuffle=True, labels=self.labels)
         order = np.random.default_rng(seed).permutation(self.n_jets)
         return np.split(order, np.arange(self.batch_size, self.n_jets, self.batch_size))
 
@@ -405,6 +408,7 @@ class JetDataModule(LightningDataModule):
             lengths=data.lengths if self.bucket else None,
             num_replicas=world_size,
             rank=rank,
+            labels=data.labels,
         )
 
     def train_dataloader(self) -> DataLoader:

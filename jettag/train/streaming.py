@@ -10,8 +10,9 @@ Training (``shuffle=True``):
   unit goes to the part with the fewest jets so far). A (rank, worker) stream keeps its units in every
   epoch; their order and the batches change.
 - Each epoch a stream reads its units in an order drawn from ``(seed, epoch, rank, worker)`` into a
-  buffer; once the buffer holds ``shuffle_buffer`` jets they are cut into full batches, by length
-  (:func:`jettag.features.sequences.length_buckets`) for sequences, else at random, and the few left over
+  buffer; once the buffer holds ``shuffle_buffer`` jets they are cut into full batches, by length within
+  each class (:func:`jettag.features.sequences.length_buckets` with the labels, so every batch holds the
+  classes in the buffer's proportions) for sequences, else at random, and the few left over
   (fewer than a batch) are carried into the next buffer. The last buffer of the epoch gives the one short
   batch, so a stream of ``n`` jets yields each of them once, in ``ceil(n / batch_size)`` batches.
 - Under DDP every rank must take the same number of steps: each yields as many batches as the rank with
@@ -216,9 +217,10 @@ class ShardStream(IterableDataset):
         use, rest = order[:used], order[used:]
         if self.bucket:
             seed = int(rng.integers(2**63))
-            batches = [
-                use[b] for b in length_buckets(block.lengths[use], self.batch_size, seed, shuffle=True)
-            ]
+            buckets = length_buckets(
+                block.lengths[use], self.batch_size, seed, shuffle=True, labels=block.labels[use]
+            )
+            batches = [use[b] for b in buckets]
         else:
             batches = [use[i : i + self.batch_size] for i in range(0, used, self.batch_size)]
         return batches, (block.take(rest) if len(rest) else None)

@@ -257,3 +257,25 @@ def test_length_buckets_cover_every_jet_once_and_cut_padding():
 def test_padding_fraction_by_hand():
     # batch [0, 1] fills 1 + 3 of 2 x 3 slots, batch [2] fills 2 of 2: 2 padded slots out of 8
     assert padding_fraction(np.array([1, 3, 2]), [np.array([0, 1]), np.array([2])]) == pytest.approx(0.25)
+
+
+def test_class_mixed_buckets_keep_every_batch_near_the_class_mix_and_cut_padding():
+    # top jets are longer than QCD jets: bucketed by length alone, a batch is nearly all one class
+    rng = np.random.default_rng(7)
+    labels = np.repeat([0, 1], 3000)
+    lengths = np.where(labels == 1, rng.integers(40, 100, 6000), rng.integers(10, 60, 6000))
+    order = rng.permutation(6000)
+    labels, lengths = labels[order], lengths[order]
+    by_length = length_buckets(lengths, batch_size=64, seed=1)
+    mixed = length_buckets(lengths, batch_size=64, seed=1, labels=labels)
+    np.testing.assert_array_equal(np.sort(np.concatenate(mixed)), np.arange(6000))
+    fractions = {name: np.array([labels[b].mean() for b in batches if len(b) == 64])
+                 for name, batches in (("by_length", by_length), ("mixed", mixed))}  # fmt: skip
+    assert np.mean(np.abs(fractions["by_length"] - 0.5) > 0.4) > 0.5
+    # a batch of 64 drawn from a chunk holds about half of each (binomial spread 0.06 at most)
+    assert np.abs(fractions["mixed"] - 0.5).max() < 0.2
+    random_batches = np.array_split(rng.permutation(6000), 6000 // 64)
+    # mixing costs padding (short QCD beside long top jets), but far less than random batches
+    assert padding_fraction(lengths, mixed) < 0.6 * padding_fraction(lengths, random_batches)
+    with pytest.raises(ValueError, match="one label per jet"):
+        length_buckets(lengths, batch_size=64, seed=1, labels=labels[:10])
