@@ -128,6 +128,7 @@ _SCHEMAS: dict[str, dict[str, _Check]] = {
         "bidirectional": _flag,
         "dropout": _fraction,
         "readout": _string(READOUTS),
+        "reverse": _flag,
         "head_sizes": _sizes(non_empty=False),
         "activation": _string(tuple(ACTIVATIONS)),
     },

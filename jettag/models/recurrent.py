@@ -28,7 +28,16 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-__all__ = ["ACTIVATIONS", "CELLS", "NONLINEARITIES", "READOUTS", "RecurrentTagger", "mlp", "recurrent_dtype"]
+__all__ = [
+    "ACTIVATIONS",
+    "CELLS",
+    "NONLINEARITIES",
+    "READOUTS",
+    "RecurrentTagger",
+    "mlp",
+    "recurrent_dtype",
+    "reverse_padded",
+]
 
 #: recurrent cells; "rnn" is the Elman network
 CELLS = ("lstm", "gru", "rnn")
@@ -141,6 +150,15 @@ def _packed_lengths(sequence: PackedSequence) -> Tensor:
     return lengths
 
 
+def reverse_padded(x: Tensor, lengths: Tensor) -> Tensor:
+    """Each jet's first ``lengths`` positions of ``x`` ``[batch, time, ...]`` in reverse order, the padding
+    where it was; ``lengths`` on ``x``'s device. By ``gather``, which traces into ONNX."""
+    time = torch.arange(x.shape[1], device=x.device)[None, :]
+    index = torch.where(time < lengths[:, None], lengths[:, None] - 1 - time, time)
+    index = index.reshape(*index.shape, *([1] * (x.ndim - 2))).expand(x.shape)
+    return torch.gather(x, 1, index)
+
+
 class RecurrentTagger(nn.Module):
     """Many-to-one tagger: constituents ``[batch, time, n_features]`` -> logits ``[batch, n_classes]``.
 
@@ -152,6 +170,10 @@ class RecurrentTagger(nn.Module):
     position and the backward state at position 0), ``"mean"`` (mean over real positions) or
     ``"attention"`` (softmax over real positions of a learned score, then the weighted sum).
     ``nonlinearity`` and ``identity_init`` (the IRNN start, see the module docstring) apply to ``"rnn"`` only.
+    ``reverse`` reads each jet's constituents in the opposite order of the sequence (softest first in the
+    ``pt`` ordering), so that with ``readout="last"`` the state read out is the one after the hardest
+    constituents rather than after the softest, whose memory of the hard ones has faded; attention weights
+    are given back in the sequence's order.
     """
 
     def __init__(
@@ -170,6 +192,7 @@ class RecurrentTagger(nn.Module):
         activation: str = "relu",
         nonlinearity: str = "tanh",
         identity_init: bool = False,
+        reverse: bool = False,
     ) -> None:
         super().__init__()
         self.cell = _choice(cell, CELLS, "recurrent cell")
@@ -191,6 +214,7 @@ class RecurrentTagger(nn.Module):
         dropout = _dropout(dropout)
         self.bidirectional = bool(bidirectional)
         self.residual = bool(residual)
+        self.reverse = bool(reverse)
         self.hidden_size = hidden_size
 
         self.embedding = (
@@ -318,6 +342,29 @@ class RecurrentTagger(nn.Module):
         self, x: Tensor | PackedSequence, lengths: Tensor | None, mask: Tensor | None
     ) -> tuple[Tensor, Tensor | None]:
         """One vector per jet ``[batch, state]`` and the attention weights ``[batch, time]`` (else None)."""
+        if self.reverse:
+            x, lengths = self._reversed(x, lengths, mask)
+            mask = None
+            pooled, weights = self._encode_ordered(x, lengths, None)
+            if weights is not None:
+                weights = reverse_padded(weights, lengths.to(weights.device))
+            return pooled, weights
+        return self._encode_ordered(x, lengths, mask)
+
+    def _reversed(
+        self, x: Tensor | PackedSequence, lengths: Tensor | None, mask: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """Padded ``x`` with each jet read backwards, and the lengths (CPU), after the usual checks."""
+        if isinstance(x, PackedSequence):
+            padded, real_lengths = pad_packed_sequence(x, batch_first=True)
+            self._check(real_lengths, lengths, mask)
+        else:
+            padded, real_lengths = x, self._lengths(x, lengths, mask)
+        return reverse_padded(padded, real_lengths.to(padded.device)), real_lengths
+
+    def _encode_ordered(
+        self, x: Tensor | PackedSequence, lengths: Tensor | None, mask: Tensor | None
+    ) -> tuple[Tensor, Tensor | None]:
         if isinstance(x, PackedSequence) or self.bidirectional:
             packed, total_length = self._pack(x, lengths, mask)
             states, real_lengths = pad_packed_sequence(
@@ -388,8 +435,11 @@ class RecurrentTagger(nn.Module):
 
     def final_states(self, x: Tensor, lengths: Tensor) -> Tensor:
         """The recurrent memory after each jet's last real constituent: the top layer's state there
-        ``[batch, hidden]`` (forward direction only when bidirectional), whatever the read-out."""
+        ``[batch, hidden]`` (forward direction only when bidirectional), whatever the read-out. With
+        ``reverse`` the last constituent read is the sequence's first (the hardest in the ``pt`` order)."""
         lengths = torch.as_tensor(lengths).to(device="cpu", dtype=torch.int64)
+        if self.reverse:
+            x = reverse_padded(x, lengths.to(x.device))
         if self.bidirectional:
             packed, total_length = self._pack(x, lengths, None)
             states, _ = pad_packed_sequence(self._recur(packed), batch_first=True, total_length=total_length)

@@ -52,7 +52,7 @@ from jettag.artefact import ArtefactError, TrainedBDT, TrainedTagger, load_train
 from jettag.models.cnn import ImageCNN
 from jettag.models.particlenet import ParticleCloudTagger
 from jettag.models.pfn import ParticleFlowNetwork
-from jettag.models.recurrent import RecurrentTagger
+from jettag.models.recurrent import RecurrentTagger, reverse_padded
 from jettag.predict.export_bdt import BDT_TOLERANCE, ML_OPSET, write_bdt_onnx
 from jettag.predict.features import InputSpec
 
@@ -134,6 +134,8 @@ class _SequenceGraph(nn.Module):
         zero = torch.zeros((), dtype=x.dtype, device=x.device)
         real = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
         x = torch.where(real[..., None], x, zero)
+        if t.reverse:
+            x = reverse_padded(x, lengths)  # the tagger's own reversal
         if t.bidirectional:
             states = self._bidirectional(x, lengths, real)
         else:

@@ -35,13 +35,19 @@ def tagger(**kwargs: object) -> RecurrentTagger:
 
 
 @pytest.mark.parametrize(
-    ("cell", "readout", "bidirectional", "residual"),
-    list(itertools.product(CELLS, READOUTS, (False, True), (False, True))),
+    ("cell", "readout", "bidirectional", "residual", "reverse"),
+    [
+        *itertools.product(CELLS, READOUTS, (False, True), (False, True), (False,)),
+        *itertools.product(CELLS, READOUTS, (False,), (False,), (True,)),
+    ],
 )
 def test_padded_packed_and_single_jets_agree(
-    cell: str, readout: str, bidirectional: bool, residual: bool
+    cell: str, readout: str, bidirectional: bool, residual: bool, reverse: bool
 ) -> None:
-    model = tagger(cell=cell, readout=readout, bidirectional=bidirectional, residual=residual, num_layers=2)
+    model = tagger(
+        cell=cell, readout=readout, bidirectional=bidirectional, residual=residual, num_layers=2,
+        reverse=reverse,
+    )  # fmt: skip
     x = padded_batch(LENGTHS)
     with torch.no_grad():
         padded = model(x, LENGTHS, mask_of(LENGTHS))
@@ -138,6 +144,30 @@ def test_attention_weights_are_a_distribution_over_real_constituents_only() -> N
     assert weights[1, 0] == 1  # a jet of one constituent puts all its weight there
     with pytest.raises(ValueError, match="readout='attention'"):
         tagger(readout="mean").attention_weights(padded_batch(LENGTHS), LENGTHS)
+
+
+@pytest.mark.parametrize("readout", READOUTS)
+def test_a_reversed_tagger_reads_each_jet_backwards(readout: str) -> None:
+    backwards, forwards = tagger(readout=readout, reverse=True), tagger(readout=readout)
+    forwards.load_state_dict(backwards.state_dict())
+    x = padded_batch(LENGTHS)
+    flipped = torch.zeros_like(x)
+    for i, n in enumerate(LENGTHS.tolist()):
+        flipped[i, :n] = x[i, :n].flip(0)
+    with torch.no_grad():
+        torch.testing.assert_close(backwards(x, LENGTHS), forwards(flipped, LENGTHS), atol=1e-6, rtol=0)
+        if readout == "last":
+            # the state read out follows the first constituent (the hardest), not the last
+            torch.testing.assert_close(
+                backwards.final_states(x, LENGTHS), forwards.final_states(flipped, LENGTHS)
+            )
+            assert not torch.allclose(backwards(x, LENGTHS), forwards(x, LENGTHS))
+        if readout == "attention":
+            # weights come back in the sequence's order
+            weights = backwards.attention_weights(x, LENGTHS)
+            expected = forwards.attention_weights(flipped, LENGTHS)
+            for i, n in enumerate(LENGTHS.tolist()):
+                torch.testing.assert_close(weights[i, :n], expected[i, :n].flip(0))
 
 
 def test_input_gradient_norms_cover_real_positions_only() -> None:

@@ -158,8 +158,9 @@ def test_the_feature_spec_is_enough_to_build_the_inputs_by_hand(trained, exporte
         {"cell": "gru", "bidirectional": True, "readout": "mean"},
         {"cell": "rnn", "readout": "attention", "embed_dim": 0},
         {"cell": "lstm", "readout": "attention", "bidirectional": True},
+        {"cell": "gru", "readout": "last", "reverse": True, "num_layers": 2},
     ],
-    ids=["bilstm-last-residual", "bigru-mean", "rnn-attention", "bilstm-attention"],
+    ids=["bilstm-last-residual", "bigru-mean", "rnn-attention", "bilstm-attention", "gru-softest-first"],
 )
 def test_other_recurrent_architectures_export_too(variant, trained, built, tmp_path):
     """Bidirectional layers (which PyTorch runs packed), every read-out, no embedding: fresh weights."""
