@@ -46,7 +46,8 @@ def _entries(shard: Path) -> np.ndarray:
     if not shard.is_file():
         raise FileNotFoundError(f"{shard}: no such ingest shard")
     table = feather.read_table(str(shard), columns=["entry"], memory_map=True)
-    return table.column("entry").to_numpy().astype(np.int64)
+    entries: np.ndarray = table.column("entry").to_numpy().astype(np.int64)
+    return entries
 
 
 def subset_train_split(
@@ -63,19 +64,19 @@ def subset_train_split(
     kept and left out (``beyond_size``) in all and by shard. Returns that summary.
 
     Raises ``ValueError`` naming ``learning_curve.sizes`` when the split has fewer than ``size`` jets."""
-    shards = [Path(s) for s in shards]
+    paths = [Path(s) for s in shards]
     if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
         raise ValueError(f"learning_curve.sizes: a subset needs a positive number of jets, got {size!r}")
     output_dir = Path(output_dir)
     dataset = None if ingest_summary is None else json.loads(Path(ingest_summary).read_text())
     label_names = list((dataset or {}).get("label_names", BINARY_LABEL_NAMES))
 
-    keys = [order_keys(shard, _entries(shard)) for shard in shards]
+    keys = [order_keys(shard, _entries(shard)) for shard in paths]
     total = sum(len(k) for k in keys)
     if size > total:
         raise ValueError(
             f"learning_curve.sizes: {size} training jets asked for, but the training split has {total} "
-            f"(in {len(shards)} ingest shard(s)); generate more jets (generate.shards), give more inputs, or "
+            f"(in {len(paths)} ingest shard(s)); generate more jets (generate.shards), give more inputs, or "
             "lower the size"
         )
     # the first `size` of the order; a (most improbable) tie of keys goes to the shard listed first
@@ -88,7 +89,7 @@ def subset_train_split(
     buffered: list[ak.Array] = []
     writer = ShardWriter(output_dir / "train.arrow")
     try:
-        for i, shard in enumerate(shards):
+        for i, shard in enumerate(paths):
             keep = chosen[offsets[i] : offsets[i + 1]]
             by_shard[str(shard)] = {"jets_in": len(keep), "jets_out": int(keep.sum())}
             if not keep.any():
@@ -111,7 +112,7 @@ def subset_train_split(
         raise
     writer.close()
 
-    result = copy.deepcopy(dataset) if dataset is not None else {"label_names": label_names}
+    result: dict[str, Any] = copy.deepcopy(dataset) if dataset is not None else {"label_names": label_names}
     result.setdefault("splits", {})["train"] = counts
     result["subset"] = {
         "jettag_version": __version__,
@@ -124,7 +125,7 @@ def subset_train_split(
         "shards": by_shard,
     }
     write_text_atomically(output_dir / "summary.json", json.dumps(result, indent=2) + "\n")
-    log.info("training subset of %d jets from %d in %d shard(s)", counts["jets"], total, len(shards))
+    log.info("training subset of %d jets from %d in %d shard(s)", counts["jets"], total, len(paths))
     return result
 
 
