@@ -265,6 +265,31 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_report)
 
 
+def _add_learning_curve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "learning-curve",
+        help="test AUC and rejection against training jets, power-law fits, where networks pass the BDT",
+        description="Write OUTPUT_DIR/learning_curve.json, learning_curve.png and .pdf and report.html from "
+        "the evaluations of every tagger, training-set size and seed.",
+    )
+    p.add_argument(
+        "--evaluations", nargs="+", required=True, help="the evaluate stage's run directories, every size"
+    )
+    p.add_argument("--output-dir", required=True)
+    p.set_defaults(func=_run_learning_curve)
+
+
+def _run_learning_curve(args: argparse.Namespace) -> None:
+    from jettag.report.learning_curve import passing_label, write_learning_curve
+
+    curve = write_learning_curve(args.evaluations, args.output_dir)
+    for name, entry in curve["taggers"].items():
+        fit = entry["fit"]
+        shown = "no fit" if fit is None else f"1 - AUC = {fit['a']:.3g} N^-{fit['b']:.3g} + {fit['c']:.3g}"
+        passes = f"; {passing_label(entry['passes_bdt'])}" if "passes_bdt" in entry else ""
+        log.info("%s: %s%s", name, shown, passes)
+
+
 def _run_evaluate(args: argparse.Namespace) -> None:
     from jettag.evaluate import evaluate_run
     from jettag.settings import EvaluateSettings
@@ -333,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_build(sub)
     _add_train(sub)
     _add_evaluate(sub)
+    _add_learning_curve(sub)
     add_predict_parsers(sub)
     _add_check_config(sub)
     return parser
