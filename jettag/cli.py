@@ -109,6 +109,33 @@ def _run_summarize_ingest(args: argparse.Namespace) -> None:
     summarize(args.summaries, args.output)
 
 
+def _add_subset_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "subset-train",
+        help="the first N jets of the training split in a fixed shuffled order (the learning curve's sets)",
+        description="Write OUTPUT_DIR/train.arrow, the first SIZE jets of the training split's ingest "
+        "shards in one fixed shuffled order (so smaller subsets lie inside larger ones), and "
+        "OUTPUT_DIR/summary.json, the dataset summary with the subset's counts.",
+    )
+    p.add_argument("shards", nargs="+", help="training-split shards of `jettag ingest`")
+    p.add_argument("--size", required=True, type=int, help="jets in the subset (one of learning_curve.sizes)")
+    p.add_argument("--output-dir", required=True, help="directory for train.arrow and summary.json")
+    p.add_argument("--ingest-summary", help="dataset summary of `jettag summarize-ingest` (classes, counts)")
+    _add_settings(p)
+    p.set_defaults(func=_run_subset_train)
+
+
+def _run_subset_train(args: argparse.Namespace) -> None:
+    from jettag.ingest.subset import subset_train_split
+    from jettag.settings import IngestSettings
+
+    settings = _settings(args, IngestSettings)
+    result = subset_train_split(
+        args.shards, args.size, args.output_dir, args.ingest_summary, chunk_size=settings.chunk_size
+    )
+    log.info("training subset: %s", {k: result["subset"][k] for k in ("jets_in", "jets_out", "dropped")})
+
+
 def _add_build(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "fit-standardisation",
@@ -238,6 +265,31 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_report)
 
 
+def _add_learning_curve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "learning-curve",
+        help="test AUC and rejection against training jets, power-law fits, where networks pass the BDT",
+        description="Write OUTPUT_DIR/learning_curve.json, learning_curve.png and .pdf and report.html from "
+        "the evaluations of every tagger, training-set size and seed.",
+    )
+    p.add_argument(
+        "--evaluations", nargs="+", required=True, help="the evaluate stage's run directories, every size"
+    )
+    p.add_argument("--output-dir", required=True)
+    p.set_defaults(func=_run_learning_curve)
+
+
+def _run_learning_curve(args: argparse.Namespace) -> None:
+    from jettag.report.learning_curve import passing_label, write_learning_curve
+
+    curve = write_learning_curve(args.evaluations, args.output_dir)
+    for name, entry in curve["taggers"].items():
+        fit = entry["fit"]
+        shown = "no fit" if fit is None else f"1 - AUC = {fit['a']:.3g} N^-{fit['b']:.3g} + {fit['c']:.3g}"
+        passes = f"; {passing_label(entry['passes_bdt'])}" if "passes_bdt" in entry else ""
+        log.info("%s: %s%s", name, shown, passes)
+
+
 def _run_evaluate(args: argparse.Namespace) -> None:
     from jettag.evaluate import evaluate_run
     from jettag.settings import EvaluateSettings
@@ -302,9 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(sub)
     _add_ingest(sub)
     _add_summarize_ingest(sub)
+    _add_subset_train(sub)
     _add_build(sub)
     _add_train(sub)
     _add_evaluate(sub)
+    _add_learning_curve(sub)
     add_predict_parsers(sub)
     _add_check_config(sub)
     return parser

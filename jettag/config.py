@@ -16,9 +16,9 @@ from typing import Any
 from jettag.extras import missing_extra
 from jettag.jetclass import PROCESS_LABELS, all_branches
 from jettag.schema import ConfigError, read_yaml, schema_problems
-from jettag.settings import STAGE_SETTINGS
+from jettag.settings import STAGE_SETTINGS, LearningCurveSettings
 
-__all__ = ["ConfigError", "load_config", "read_yaml", "validate_config"]
+__all__ = ["ConfigError", "learning_curve_problems", "load_config", "read_yaml", "validate_config"]
 
 
 def _semantic_problems(config: dict[str, Any]) -> list[str]:
@@ -157,6 +157,39 @@ def _predict_problems(config: dict[str, Any]) -> list[str]:
         problems.append("config key 'predict.inputs' is empty: list the files predict.models should score")
     if predict["inputs"] and not predict["models"]:
         problems.append("config key 'predict.models' is empty: name the trained taggers for predict.inputs")
+    return problems
+
+
+def learning_curve_problems(config: dict[str, Any]) -> list[str]:
+    """What stops the learning curve of a validated ``config`` before any job runs: a size beyond the
+    training jets the generated sample can give (its jets times ``ingest.splits.train``; the split's real
+    count differs from that by chance, and the subsetting checks it), or multi-class taggers.
+
+    Not part of :func:`validate_config`: that runs for every target, and the default sizes go beyond the
+    main job's training split. The workflow runs it when ``snakemake learning_curve`` is asked for. With
+    ``inputs`` the training jets are known only once ingested; the subsetting says then."""
+    settings = LearningCurveSettings.from_config(config)
+    problems = []
+    if config["multiclass"]:
+        problems.append(
+            "config key 'multiclass': the learning curve compares binary taggers against the BDT; "
+            "run it with multiclass: false"
+        )
+    if config["inputs"]:
+        return problems
+    labels = {*config["signal"], *config["background"]}
+    processes = [process for process, label in PROCESS_LABELS.items() if label in labels]
+    generate, fraction = config["generate"], config["ingest"]["splits"]["train"]
+    jets = len(processes) * generate["shards"] * generate["jets_per_shard"]
+    expected = jets * fraction
+    too_big = [size for size in settings.sizes if size > expected]
+    if too_big:
+        problems.append(
+            f"config key 'learning_curve.sizes': {', '.join(map(str, sorted(too_big)))} training jets asked "
+            f"for, but the generated jets give about {expected:.0f} ({len(processes)} processes x "
+            f"generate.shards {generate['shards']} x generate.jets_per_shard {generate['jets_per_shard']} x "
+            f"ingest.splits.train {fraction:g}); raise generate.shards or lower the sizes"
+        )
     return problems
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "GenerateSettings",
     "ImageSpec",
     "IngestSettings",
+    "LearningCurveSettings",
     "PredictSettings",
     "Settings",
     "TrainSettings",
@@ -334,6 +335,18 @@ class PredictSettings(Settings):
     chunk_size: int
 
 
+@dataclasses.dataclass(frozen=True)
+class LearningCurveSettings(Settings):
+    """The learning curve (``learning_curve``, ``snakemake learning_curve``): the training-split sizes it
+    trains every tagger of ``train.models`` on, and the seeds of each training."""
+
+    SECTION: ClassVar[str] = "learning_curve"
+
+    #: training jets of each point: the first ``size`` jets of one fixed shuffled order of the training split
+    sizes: tuple[int, ...]
+    seeds: tuple[int, ...]
+
+
 #: each stage's settings, by the configuration section they come from
 STAGE_SETTINGS: dict[str, type[Settings]] = {
     cls.SECTION: cls
@@ -344,6 +357,7 @@ STAGE_SETTINGS: dict[str, type[Settings]] = {
         TrainSettings,
         EvaluateSettings,
         PredictSettings,
+        LearningCurveSettings,
     )
 }
 

@@ -103,7 +103,8 @@ def score_bdt(run_dir: str | Path, build_dir: str | Path, split: str = "test") -
 
 
 def _training_facts(run_dir: Path, build_dir: Path) -> dict[str, Any]:
-    """Name, kind, parameter count, training time and training throughput from the run's artefact."""
+    """Name, kind, parameter count, training time and training throughput from the run's artefact, and the
+    jets of the training split (``train_jets``, from the build summary beside the scored split)."""
     artefact = read_artefact(run_dir)
     train_summary = build_dir / "train" / "summary.json"
     n_train = json.loads(train_summary.read_text())["jets_out"] if train_summary.is_file() else None
@@ -118,6 +119,7 @@ def _training_facts(run_dir: Path, build_dir: Path) -> dict[str, Any]:
             "epochs_trained": metrics["n_iter"],
             "val_auc": metrics["val_auc"],
             "val_auc_vs_background": metrics.get("val_auc_vs_background"),
+            "train_jets": n_train,
             "train_jets_per_second": None,
             "label_names": artefact["label_names"],
         }
@@ -133,6 +135,7 @@ def _training_facts(run_dir: Path, build_dir: Path) -> dict[str, Any]:
         "epochs_trained": epochs,
         "val_auc": artefact["best"]["val/auc"],
         "val_auc_vs_background": artefact["best"].get("val/auc_vs_background"),
+        "train_jets": n_train,
         "train_jets_per_second": (n_train * epochs / seconds) if n_train and seconds else None,
     }
 

@@ -45,6 +45,8 @@ def test_every_test_jet_is_scored_in_order_with_its_observers(run, evaluated, bu
     assert metrics["n_params"] > 0
     assert metrics["train_seconds"] > 0
     assert metrics["inference_jets_per_second"] > 0
+    # what the learning curve puts on its x axis: the jets of the split the tagger was trained on
+    assert metrics["train_jets"] == json.loads((built / "train" / "summary.json").read_text())["jets_out"]
 
 
 def test_length_sorted_batches_give_the_scores_of_plain_batches(evaluated, trained_runs, built) -> None:

@@ -37,7 +37,7 @@ rule build:
         split="train|val|test",
     params:
         settings=stage_settings(BuildSettings),
-        outdir=lambda wildcards: f"{RESULTS}/build/{wildcards.split}",
+        outdir=lambda wildcards, output: os.path.dirname(output.summary),
     resources:
         mem_mb=4000,
         runtime=120,

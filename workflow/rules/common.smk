@@ -10,16 +10,21 @@ import yaml
 
 from snakemake.exceptions import WorkflowError
 
+from jettag.config import learning_curve_problems
 from jettag.jetclass import PROCESS_LABELS, SPLITS
 from jettag.settings import (
     BuildSettings,
     EvaluateSettings,
     GenerateSettings,
     IngestSettings,
+    LearningCurveSettings,
     PredictSettings,
     TrainSettings,
     settings_json,
 )
+
+#: where `snakemake learning_curve` writes (workflow/rules/learning_curve.smk)
+LEARNING_CURVE = f"{RESULTS}/learning_curve"
 
 
 def stage_settings(*settings):
@@ -100,6 +105,29 @@ def evaluated_runs():
         model=config["train"]["models"],
         seed=config["train"]["seeds"],
     )
+
+
+def learning_curve_evaluations():
+    """Every evaluation of the learning curve: each size, model and seed. Stops the run before any job runs
+    when a size is beyond the training jets the configuration generates (jettag.config.learning_curve_problems)."""
+    problems = learning_curve_problems(config)
+    if problems:
+        raise WorkflowError("invalid configuration for the learning curve\n  - " + "\n  - ".join(problems))
+    settings = LearningCurveSettings.from_config(config)
+    return expand(
+        f"{LEARNING_CURVE}/n{{size}}/evaluate/{{model}}/seed{{seed}}/metrics.json",
+        size=settings.sizes,
+        model=config["train"]["models"],
+        seed=settings.seeds,
+    )
+
+
+def learning_curve_shards(wildcards):
+    """The ingest shards a split of one learning-curve size is built from: the size's subset for train, the
+    whole split for val and test (the same jets at every size)."""
+    if wildcards.split == "train":
+        return [f"{LEARNING_CURVE}/n{wildcards.size}/ingest/train.arrow"]
+    return ingest_shards(wildcards.split)
 
 
 FIGURE_NAMES = [

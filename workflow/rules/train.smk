@@ -22,7 +22,7 @@ rule train_bdt:
         f"{RESULTS}/benchmarks/train/bdt_seed{{seed}}.tsv"
     params:
         build=lambda wildcards, input: os.path.dirname(input.standardisation),
-        outdir=lambda wildcards: f"{RESULTS}/train/bdt/seed{wildcards.seed}",
+        outdir=lambda wildcards, output: os.path.dirname(output.artefact),
     threads: 1
     resources:
         mem_mb=2000,
@@ -51,7 +51,7 @@ rule train:
         settings=stage_settings(TrainSettings),
         launch=ddp_launch,
         build=lambda wildcards, input: os.path.dirname(input.standardisation),
-        outdir=lambda wildcards: f"{RESULTS}/train/{wildcards.model}/seed{wildcards.seed}",
+        outdir=lambda wildcards, output: os.path.dirname(output.artefact),
     threads: config["train"]["threads"]
     resources:
         mem_mb=4000,
