@@ -23,8 +23,10 @@ from jettag.settings import (
     settings_json,
 )
 
-#: where `snakemake learning_curve` writes (workflow/rules/learning_curve.smk)
-LEARNING_CURVE = f"{RESULTS}/learning_curve"
+#: where `snakemake learning_curve` writes (workflow/rules/learning_curve.smk): the results directory, which
+#: configs/learning_curve.yaml sets to results/learning_curve so that its larger sample never replaces
+#: the main job's generated and ingested jets
+LEARNING_CURVE = RESULTS
 
 
 def stage_settings(*settings):

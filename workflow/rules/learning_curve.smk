@@ -5,12 +5,12 @@ Every tagger of train.models is trained at every size of learning_curve.sizes wi
 learning_curve.seeds by the build, train and evaluate rules themselves (`use rule`: the same commands,
 threads and resources), on paths of their own. A size N is the wildcard `size`, the directory n<N>:
 
-    {results}/learning_curve/n<N>/ingest/     train.arrow: the first N training jets (jettag subset-train),
+    {results}/n<N>/ingest/     train.arrow: the first N training jets (jettag subset-train),
                                               summary.json: the dataset with them as its training split
-    {results}/learning_curve/n<N>/build/      the standardisation fitted on them; the three splits built
-    {results}/learning_curve/n<N>/train/      <model>/seed<S>/, as {results}/train/
-    {results}/learning_curve/n<N>/evaluate/   <model>/seed<S>/, as {results}/evaluate/
-    {results}/learning_curve/                 learning_curve.json, .png, .pdf and report.html
+    {results}/n<N>/build/      the standardisation fitted on them; the three splits built
+    {results}/n<N>/train/      <model>/seed<S>/, as {results}/train/
+    {results}/n<N>/evaluate/   <model>/seed<S>/, as {results}/evaluate/
+    {results}/                 learning_curve.json, .png, .pdf and report.html
 
 The subsets are nested (the first N jets of one fixed shuffled order of the training split); validation
 and test are the same ingested jets at every size.
