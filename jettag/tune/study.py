@@ -4,7 +4,8 @@
 
 - ``study.journal``: Optuna's journal of the study (every trial's parameters, per-epoch validation AUC,
   value and state). Run again, the study goes on from it up to ``tune.trials`` finished trials; a trial
-  that was running when the search was killed is marked failed and tried again with its parameters.
+  that stopped the search (an error, or running when the search was killed) is marked failed and tried
+  again first, with its parameters.
   A journal written for other settings (another space, model file, build or train settings, epochs, seed,
   or other data) is not resumed: it is moved with the rest of the search into ``abandoned-<n>/`` with
   ``reason.txt``, and the study starts over.
@@ -162,11 +163,11 @@ def _base_sections(
 
 
 def trial_settings(
-    values: Mapping[Param, Any], base: Mapping[str, dict[str, Any]], tagger: Tagger
+    values: Sequence[tuple[Param, Any]], base: Mapping[str, dict[str, Any]], tagger: Tagger
 ) -> TrialSettings:
-    """The base ``sections`` with ``values`` set."""
+    """The ``base`` sections with each parameter of ``values`` set to its value."""
     sections = {name: dict(section) for name, section in base.items()}
-    for param, value in values.items():
+    for param, value in values:
         sections[param.section] = set_key(sections[param.section], param.key, value)
     return TrialSettings(
         spec=None if tagger.spec is None else validate_model_config(sections["model"], source=tagger.name),
@@ -315,15 +316,91 @@ def _open_study(
     return study, storage
 
 
-def _retry_interrupted(study: optuna.Study, storage: JournalStorage) -> None:
-    """Mark the trials left running by a killed search as failed, and queue their parameters again."""
+def _retry_stopped(study: optuna.Study, storage: JournalStorage) -> None:
+    """Queue again, with their parameters, the trials that stopped their search (an error, or a search
+    killed while they ran: those are still marked running, and are marked failed here)."""
     study_id = storage.get_study_id_from_name(STUDY_NAME)
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-        storage.set_trial_user_attr(trial_id, "interrupted", True)
-        storage.set_trial_state_values(trial_id, TrialState.FAIL)
-        study.enqueue_trial(trial.params, user_attrs={**trial.user_attrs, "retry_of": trial.number})
-        log.warning("trial %d was interrupted: it is run again with its parameters", trial.number)
+    trials = study.get_trials(deepcopy=False)
+    retried = {trial.user_attrs.get("retry_of") for trial in trials}
+    for trial in trials:
+        if trial.state == TrialState.RUNNING:
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            storage.set_trial_user_attr(trial_id, "stopped", "the search was killed while it ran")
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        elif not (trial.state == TrialState.FAIL and trial.user_attrs.get("stopped")):
+            continue
+        if trial.number in retried:
+            continue
+        attrs = {key: value for key, value in trial.user_attrs.items() if key == "baseline"}
+        study.enqueue_trial(trial.params, user_attrs=attrs | {"retry_of": trial.number})
+        log.warning("trial %d stopped its search: it is run again with its parameters", trial.number)
+
+
+def _stopped(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` stopped its search (it is tried again and counts for nothing)."""
+    return trial.state == TrialState.RUNNING or (
+        trial.state == TrialState.FAIL and bool(trial.user_attrs.get("stopped"))
+    )
+
+
+class _Objective:
+    """One trial: draw the values, build (or find) its build, train, and return its validation AUC."""
+
+    def __init__(
+        self,
+        tagger: Tagger,
+        params: Sequence[Param],
+        base: Mapping[str, dict[str, Any]],
+        data: tuple[Mapping[str, Sequence[Path]], str | Path],
+        output_dir: Path,
+        builds_dir: str | Path,
+        seed: int,
+    ) -> None:
+        self.tagger, self.params, self.base = tagger, params, base
+        self.shards, self.ingest_summary = data
+        self.output_dir, self.builds_dir, self.seed = output_dir, builds_dir, seed
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        trial_dir = self.output_dir / "trials" / str(trial.number)
+        try:
+            chosen = trial_settings([(p, p.suggest(trial)) for p in self.params], self.base, self.tagger)
+            key, build_dir = cached_build(self.builds_dir, self.shards, self.ingest_summary, chosen.build)
+            trial.set_user_attr("build", key)
+            trial_dir.mkdir(parents=True, exist_ok=True)
+            if chosen.spec is None:
+                return self.bdt(trial, chosen, build_dir, trial_dir)
+            return self.network(trial, chosen, build_dir, trial_dir)
+        except optuna.TrialPruned:
+            raise
+        except BaseException as err:
+            # an error (or Ctrl-C) ends the search; run again, it retries this trial first
+            trial.set_user_attr("stopped", f"{type(err).__name__}: {err}"[:1000])
+            raise
+        finally:
+            _remove_checkpoints(trial_dir)
+
+    def network(self, trial: optuna.Trial, chosen: TrialSettings, build_dir: Path, trial_dir: Path) -> float:
+        write_text_atomically(trial_dir / "model.yaml", yaml.safe_dump(chosen.spec, sort_keys=False))
+        result = train_run(
+            trial_dir / "model.yaml", build_dir, trial_dir, self.seed, chosen.train, [ReportAUC(trial)]
+        )
+        trial.set_user_attr("epochs", result["epochs_trained"])
+        trial.set_user_attr("best_epoch", result["best_epoch"])
+        return float(result["val/auc"])
+
+    def bdt(self, trial: optuna.Trial, chosen: TrialSettings, build_dir: Path, trial_dir: Path) -> float:
+        summary = json.loads((build_dir / "train" / "summary.json").read_text())
+        metrics = train_bdt(
+            build_dir / "train" / "highlevel.arrow",
+            build_dir / "val" / "highlevel.arrow",
+            trial_dir,
+            seed=self.seed,
+            label_names=summary["label_names"],
+            threads=chosen.train.threads,
+            **chosen.bdt,
+        )
+        trial.set_user_attr("iterations", metrics["n_iter"])
+        return float(metrics["val_auc"])
 
 
 def _remove_checkpoints(trial_dir: Path) -> None:
@@ -356,6 +433,9 @@ def tune_model(
     params = tagger_params(tagger, settings)
     base = _base_sections(tagger, build, train, settings)
     identity = _identity(tagger, entries, settings, build, train, ingest_summary)
+    objective = _Objective(
+        tagger, params, base, (shards, ingest_summary), output_dir, builds_dir, settings.seed
+    )
     with _exclusive(output_dir):
         study, storage = _open_study(output_dir, identity, settings)
         if not study.trials:
@@ -363,51 +443,13 @@ def tune_model(
                 study.enqueue_trial(baseline_values(params, base), user_attrs={"baseline": True})
             for values in first_trials:
                 study.enqueue_trial({p.name: p.encode(values[p.name]) for p in params if p.name in values})
-        _retry_interrupted(study, storage)
-
-        def objective(trial: optuna.Trial) -> float:
-            values = {param: param.suggest(trial) for param in params}
-            chosen = trial_settings(values, base, tagger)
-            key, build_dir = cached_build(builds_dir, shards, ingest_summary, chosen.build)
-            trial.set_user_attr("build", key)
-            trial_dir = output_dir / "trials" / str(trial.number)
-            trial_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                if chosen.spec is None:
-                    summary = json.loads((build_dir / "train" / "summary.json").read_text())
-                    metrics = train_bdt(
-                        build_dir / "train" / "highlevel.arrow",
-                        build_dir / "val" / "highlevel.arrow",
-                        trial_dir,
-                        seed=settings.seed,
-                        label_names=summary["label_names"],
-                        threads=chosen.train.threads,
-                        **chosen.bdt,
-                    )
-                    trial.set_user_attr("iterations", metrics["n_iter"])
-                    return float(metrics["val_auc"])
-                write_text_atomically(trial_dir / "model.yaml", yaml.safe_dump(chosen.spec, sort_keys=False))
-                result = train_run(
-                    trial_dir / "model.yaml",
-                    build_dir,
-                    trial_dir,
-                    settings.seed,
-                    chosen.train,
-                    [ReportAUC(trial)],
-                )
-                trial.set_user_attr("epochs", result["epochs_trained"])
-                trial.set_user_attr("best_epoch", result["best_epoch"])
-                return float(result["val/auc"])
-            finally:
-                _remove_checkpoints(trial_dir)
-
+        _retry_stopped(study, storage)
         start = time.monotonic()
         while True:
             trials = study.get_trials(deepcopy=False)
             finished = sum(trial.state in FINISHED for trial in trials)
-            failed = sum(
-                trial.state == TrialState.FAIL and not trial.user_attrs.get("interrupted") for trial in trials
-            )
+            # trials whose value was not finite (Optuna fails them and goes on)
+            failed = sum(trial.state == TrialState.FAIL and not _stopped(trial) for trial in trials)
             if finished >= settings.trials:
                 break
             if failed >= settings.trials:
@@ -417,9 +459,10 @@ def tune_model(
             if settings.timeout is not None and time.monotonic() - start >= settings.timeout:
                 log.info("tune.timeout (%s s) reached after %d finished trials", settings.timeout, finished)
                 break
-            counted = finished + failed
+            # seeded by what came before, not counting stopped trials: a resumed study draws as the
+            # uninterrupted one would
             study.sampler = optuna.samplers.TPESampler(
-                seed=_sampler_seed(settings.seed, counted), n_startup_trials=settings.random_trials
+                seed=_sampler_seed(settings.seed, finished + failed), n_startup_trials=settings.random_trials
             )
             study.optimize(objective, n_trials=1)
         return write_outputs(study, tagger, params, base, output_dir, settings)
@@ -435,6 +478,11 @@ def _seconds(trial: FrozenTrial) -> float | None:
 
 def _decoded(params: Sequence[Param], trial: FrozenTrial) -> dict[str, Any]:
     return {p.name: p.decode(trial.params[p.name]) for p in params if p.name in trial.params}
+
+
+def _cell(value: Any) -> Any:
+    """A value as trials.csv shows it: lists and mappings as JSON, the rest as it is."""
+    return json.dumps(value) if isinstance(value, list | dict) else value
 
 
 def _trials_csv(study: optuna.Study, params: Sequence[Param]) -> str:
@@ -457,7 +505,7 @@ def _trials_csv(study: optuna.Study, params: Sequence[Param]) -> str:
             _seconds(trial) or "",
             trial.user_attrs.get("build", ""),
             int(bool(trial.user_attrs.get("baseline"))),
-            *(json.dumps(values[p.name]) if p.name in values else "" for p in params),
+            *(_cell(values[p.name]) if p.name in values else "" for p in params),
         ])  # fmt: skip
     return out.getvalue()
 
@@ -476,7 +524,7 @@ def write_outputs(
     if not complete:
         raise RuntimeError(f"{output_dir}: no trial of the study completed, so there is no best one")
     best = study.best_trial
-    values = {p: p.decode(best.params[p.name]) for p in params}
+    values = [(p, p.decode(best.params[p.name])) for p in params]
     chosen = trial_settings(values, base, tagger)
     write_text_atomically(output_dir / "trials.csv", _trials_csv(study, params))
     finished = [trial for trial in trials if trial.state in FINISHED]
@@ -496,7 +544,8 @@ def write_outputs(
         best_text += yaml.safe_dump(chosen.bdt, sort_keys=False)
     else:
         best_text = header + "# its build and train settings: best_settings.yaml beside this file\n"
-        best_text += yaml.safe_dump(chosen.spec, sort_keys=False)
+        spec = {"name": chosen.spec["name"], "kind": chosen.spec["kind"]} | chosen.spec
+        best_text += yaml.safe_dump(spec, sort_keys=False)
     write_text_atomically(output_dir / "best.yaml", best_text)
     settings_text = (
         header + f"# the build and train settings it was trained with (searched: {tuned});\n"

@@ -38,6 +38,7 @@ SPACE = [
     {"section": "train", "key": "lr", "float": [1e-8, 3e-2], "log": True},
     {"section": "build", "key": "ordering", "choices": ["pt", "kt"]},
     {"section": "model", "key": "hidden_size", "choices": [8, 12]},
+    {"section": "build", "key": "invariants", "choices": [[], ["jet"]]},
 ]
 BUILD = BuildSettings.create(max_length=32, chunk_size=200)
 TRAIN = TrainSettings.create(accelerator="cpu", batch_size=32)
@@ -69,8 +70,8 @@ def searched(ingested, tmp_path_factory):
     out = tmp_path_factory.mktemp("tune")
     (out / "lstm.yaml").write_text(yaml.safe_dump(TINY_LSTM))
     first = [
-        {"train.lr": 3e-2, "build.ordering": "pt", "model.hidden_size": 8},
-        {"train.lr": 1e-8, "build.ordering": "pt", "model.hidden_size": 8},
+        {"train.lr": 3e-2, "build.ordering": "pt", "model.hidden_size": 8, "build.invariants": []},
+        {"train.lr": 1e-8, "build.ordering": "pt", "model.hidden_size": 8, "build.invariants": []},
     ]
     result = tune_model(
         out / "lstm.yaml",
@@ -124,7 +125,7 @@ def test_the_best_trial_is_a_model_file_with_the_settings_it_needs(searched):
     assert result["best"] == {
         "number": 0,
         "val_auc": pytest.approx(float(rows(out / "lstm")[0]["val_auc"])),
-        "params": {"train.lr": 3e-2, "build.ordering": "pt", "model.hidden_size": 8},
+        "params": {"train.lr": 3e-2, "build.ordering": "pt", "model.hidden_size": 8, "build.invariants": []},
         "build": rows(out / "lstm")[0]["build"],
     }
 
@@ -137,11 +138,14 @@ def test_a_killed_search_resumes_from_its_journal_and_builds_each_combination_on
     )
     study = optuna.load_study(study_name=STUDY_NAME, storage=journal)
     # a trial that was running when its search was killed: its values drawn, no result
-    study.enqueue_trial({"train.lr": 3e-2, "build.ordering": "kt", "model.hidden_size": 12})
+    study.enqueue_trial(
+        {"train.lr": 3e-2, "build.ordering": "kt", "model.hidden_size": 12, "build.invariants": '["jet"]'}
+    )
     killed = study.ask()
     assert (killed.number, killed.suggest_float("train.lr", 1e-8, 3e-2, log=True)) == (2, 3e-2)
     assert killed.suggest_categorical("build.ordering", ["pt", "kt"]) == "kt"
     assert killed.suggest_categorical("model.hidden_size", [8, 12]) == 12
+    assert killed.suggest_categorical("build.invariants", ["[]", '["jet"]']) == '["jet"]'
     tune_model(
         out / "lstm.yaml",
         shards,
@@ -159,11 +163,14 @@ def test_a_killed_search_resumes_from_its_journal_and_builds_each_combination_on
     assert retried["state"] in ("complete", "pruned")
     assert (retried["train.lr"], retried["build.ordering"], retried["model.hidden_size"]) == (
         "0.03",
-        '"kt"',
+        "kt",
         "12",
     )
     assert len(after) == 4
     # two orderings, two builds: the pt build of the first trials was made once and shared
+    assert retried["build.invariants"] == '["jet"]'
+    built = json.loads((out / "builds" / retried["build"] / "build.json").read_text())["settings"]
+    assert (built["ordering"], built["invariants"]) == ("kt", ["jet"])
     assert before[0]["build"] == before[1]["build"] != retried["build"]
     assert sorted(p.name for p in (out / "builds").iterdir() if not p.name.startswith(".")) == sorted(
         {before[0]["build"], retried["build"]}
