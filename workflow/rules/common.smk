@@ -18,6 +18,7 @@ from jettag.settings import (
     IngestSettings,
     PredictSettings,
     TrainSettings,
+    TuneSettings,
     settings_json,
 )
 
