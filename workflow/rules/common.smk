@@ -94,6 +94,13 @@ def trained_models():
     )
 
 
+def tuned_model(wildcards):
+    """The model file a search of `snakemake tune` starts from, or bdt."""
+    if wildcards.model == "bdt":
+        return "bdt"
+    return f"{config['train']['model_dir']}/{wildcards.model}.yaml"
+
+
 def evaluated_runs():
     """Every evaluation the configuration asks for: one per trained model and seed."""
     return expand(

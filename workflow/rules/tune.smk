@@ -3,13 +3,6 @@ its trials one after the other and resumes from results/tune/<model>/study.journ
 main job's ingest shards; the builds the trials need are made once each under results/tune/builds/."""
 
 
-def tuned_model(wildcards):
-    """The model file a search starts from, or bdt."""
-    if wildcards.model == "bdt":
-        return "bdt"
-    return f"{config['train']['model_dir']}/{wildcards.model}.yaml"
-
-
 rule tune_model:
     input:
         shards=lambda wildcards: [shard for split in SPLITS for shard in ingest_shards(split)],
