@@ -11,7 +11,8 @@
   ``reason.txt``, and the study starts over.
 - ``trials/<number>/``: each trial's training (``model.yaml``, ``artefact.json``, ``model.pt``, logs; the
   checkpoints are removed once the trial ends).
-- ``trials.csv``: per trial its number, state, validation AUC, epochs, seconds, build and parameters.
+- ``trials.csv``: per trial its number, state, validation AUC (of a pruned trial: at the epoch it was
+  stopped), epochs, seconds, build, whether it is the baseline, and its values.
 - ``best.yaml``: the best trial's model configuration (``configs/models`` format; for the BDT its
   ``HistGradientBoostingClassifier`` arguments), and ``best_settings.yaml``: the ``build`` and ``train``
   sections it was trained with (``jettag train --model best.yaml --settings best_settings.yaml``).
@@ -65,7 +66,18 @@ from jettag.train import train_run
 from jettag.train.bdt import DEFAULT_PARAMS, REFUSED_PARAMS, train_bdt
 from jettag.tune.builds import cached_build
 
-__all__ = ["STUDY_FILES", "ReportAUC", "Tagger", "load_tagger", "tagger_params", "tune_model"]
+__all__ = [
+    "STUDY_FILES",
+    "ReportAUC",
+    "Tagger",
+    "base_sections",
+    "baseline_values",
+    "load_tagger",
+    "tagger_params",
+    "trial_settings",
+    "tune_model",
+    "write_outputs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +161,7 @@ class TrialSettings:
     bdt: dict[str, Any]
 
 
-def _base_sections(
+def base_sections(
     tagger: Tagger, build: BuildSettings, train: TrainSettings, settings: TuneSettings
 ) -> dict[str, dict[str, Any]]:
     """Every section a trial's values go into, as the configuration has them."""
@@ -431,7 +443,7 @@ def tune_model(
     tagger = load_tagger(model)
     entries = settings.entries(tagger.name, tagger.kind)[1]
     params = tagger_params(tagger, settings)
-    base = _base_sections(tagger, build, train, settings)
+    base = base_sections(tagger, build, train, settings)
     identity = _identity(tagger, entries, settings, build, train, ingest_summary)
     objective = _Objective(
         tagger, params, base, (shards, ingest_summary), output_dir, builds_dir, settings.seed

@@ -8,8 +8,9 @@ import pytest
 from jettag.config import validate_config
 from jettag.schema import ConfigError
 from jettag.searchspace import Param, parse_entries, set_key
-from jettag.settings import TuneSettings
+from jettag.settings import BuildSettings, TrainSettings, TuneSettings
 from jettag.tune import load_tagger, tagger_params
+from jettag.tune.study import base_sections, baseline_values
 
 
 def keys(settings: TuneSettings, name: str, kind: str) -> set[str]:
@@ -143,3 +144,13 @@ def test_list_choices_are_kept_in_the_study_as_text_and_set_nested_keys():
     assert set_key({"image": {"size": 37, "flip": True}}, "image.size", 9) == {
         "image": {"size": 9, "flip": True}
     }
+
+
+def test_every_default_tagger_as_it_is_lies_in_its_default_space():
+    """So the baseline trial is the tagger as the main job trains it, none of its values drawn."""
+    settings = TuneSettings.create()
+    for name in settings.models:
+        tagger = load_tagger(name if name == "bdt" else f"configs/models/{name}.yaml")
+        params = tagger_params(tagger, settings)
+        base = base_sections(tagger, BuildSettings.create(), TrainSettings.create(), settings)
+        assert set(baseline_values(params, base)) == {param.name for param in params}, name
