@@ -27,6 +27,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/learning_curve.smk"
+include: "workflow/rules/tune.smk"
 
 
 rule all:
@@ -37,6 +38,12 @@ rule all:
         f"{RESULTS}/report/metrics.json",
         f"{RESULTS}/report/report.html",
     default_target: True
+
+
+rule tune:
+    """`snakemake tune`: search every tagger of tune.models (results/tune/summary.md)."""
+    input:
+        f"{RESULTS}/tune/summary.md",
 
 
 onstart:

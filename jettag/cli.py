@@ -330,6 +330,63 @@ def _run_report(args: argparse.Namespace) -> None:
             )
 
 
+def _add_tune(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "tune",
+        help="search one tagger's hyperparameters with Optuna (resumes a study it finds in OUTPUT_DIR)",
+        description="Run or resume the Optuna study of one tagger over its tune.space: every trial a real "
+        "training on the ingest shards; writes trials.csv, best.yaml, best_settings.yaml and study.json.",
+    )
+    p.add_argument("--model", required=True, help="model configuration file (configs/models/*.yaml), or bdt")
+    p.add_argument(
+        "--shards", nargs="+", required=True, help="the ingest shards of every split (<file>/<split>.arrow)"
+    )
+    p.add_argument("--ingest-summary", required=True, help="the ingest stage's summary.json")
+    p.add_argument("--output-dir", required=True, help="the study's directory (results/tune/<model>)")
+    p.add_argument(
+        "--builds-dir", required=True, help="where the builds of the trials' build settings are kept"
+    )
+    _add_settings(p)
+    p.set_defaults(func=_run_tune)
+
+    p = sub.add_parser("tune-summary", help="one Markdown table of the taggers' searches")
+    p.add_argument("studies", nargs="+", help="the study.json of each tagger's search")
+    p.add_argument("--output", required=True, help="Markdown file to write")
+    p.set_defaults(func=_run_tune_summary)
+
+
+def _run_tune(args: argparse.Namespace) -> None:
+    import optuna
+
+    from jettag.settings import BuildSettings, TrainSettings, TuneSettings, load_stage_config
+    from jettag.tune import group_shards, tune_model
+
+    # Optuna's lines go through jettag's log, in its format
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+    config = load_stage_config(args.settings)
+    result = tune_model(
+        args.model,
+        group_shards(args.shards),
+        args.ingest_summary,
+        args.output_dir,
+        args.builds_dir,
+        TuneSettings.from_config(config),
+        BuildSettings.from_config(config),
+        TrainSettings.from_config(config),
+    )
+    best = result["best"]
+    log.info("%s: best of %d trials: trial %d, val AUC %.4f, %s", result["model"],
+             result["trials"]["complete"] + result["trials"]["pruned"], best["number"], best["val_auc"],
+             best["params"])  # fmt: skip
+
+
+def _run_tune_summary(args: argparse.Namespace) -> None:
+    from jettag.tune import write_summary
+
+    sys.stdout.write(write_summary(args.studies, args.output))
+
+
 def _add_check_config(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "check-config", help="validate a workflow configuration file and print it with defaults"
@@ -360,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_learning_curve(sub)
     add_predict_parsers(sub)
+    _add_tune(sub)
     _add_check_config(sub)
     return parser
 

@@ -47,6 +47,7 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
             "of 'signal' or 'background'"
         )
     problems += _model_problems(config["train"])
+    problems += _tune_problems(config)
     if not config["inputs"]:
         for role in ("signal", "background"):
             for label in config[role]:
@@ -108,6 +109,31 @@ def _model_problems(train: dict[str, Any]) -> list[str]:
         missing = missing_extra(spec.get("kind")) if isinstance(spec, dict) else None
         if missing is not None:
             problems.append(f"config key 'train.models': '{name}' ({path}): {missing}")
+    return problems
+
+
+def _tune_problems(config: dict[str, Any]) -> list[str]:
+    """Every tagger of ``tune.models`` has its model file and a space (by its name or its kind)."""
+    problems = []
+    space = config["tune"]["space"]
+    for name in config["tune"]["models"]:
+        kind: Any = "bdt"
+        if name != "bdt":
+            path = Path(config["train"]["model_dir"]) / f"{name}.yaml"
+            if not path.is_file():
+                problems.append(f"config key 'tune.models': no model file {path}")
+                continue
+            try:
+                spec = read_yaml(path, "model configuration")
+            except ConfigError as err:
+                problems.append(f"config key 'tune.models': {err}")
+                continue
+            kind = spec.get("kind") if isinstance(spec, dict) else None
+        if name not in space and kind not in space:
+            problems.append(
+                f"config key 'tune.space' has no space for the tagger {name!r} of tune.models: add "
+                f"tune.space.{name}" + (f" or tune.space.{kind}" if kind != name else "")
+            )
     return problems
 
 

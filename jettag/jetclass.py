@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 #: the workflow's stages in their order; a stage's package imports no later stage's (tests/test_layers.py)
-STAGES = ("generate", "ingest", "build", "train", "evaluate", "report", "predict")
+STAGES = ("generate", "ingest", "build", "train", "evaluate", "report", "predict", "tune")
 
 #: the splits of every sample, in this order
 SPLITS = ("train", "val", "test")

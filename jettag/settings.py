@@ -22,11 +22,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from jettag.schema import ConfigError, read_yaml, validate_schema
+from jettag.searchspace import space_problems
 
 __all__ = [
     "STAGE_SETTINGS",
@@ -39,6 +40,7 @@ __all__ = [
     "PredictSettings",
     "Settings",
     "TrainSettings",
+    "TuneSettings",
     "load_stage_config",
     "settings_json",
 ]
@@ -347,6 +349,41 @@ class LearningCurveSettings(Settings):
     seeds: tuple[int, ...]
 
 
+@dataclasses.dataclass(frozen=True)
+class TuneSettings(Settings):
+    """The hyperparameter search of ``snakemake tune`` (``tune``): per tagger an Optuna study of
+    ``trials`` trials over its ``space`` (:mod:`jettag.searchspace`), each trial trained with the ``build``
+    and ``train`` settings of the configuration and the values the trial draws."""
+
+    SECTION: ClassVar[str] = "tune"
+
+    models: tuple[str, ...]
+    trials: int
+    timeout: float | None
+    max_epochs: int
+    seed: int
+    random_trials: int
+    baseline: bool
+    pruner_startup_trials: int
+    pruner_warmup_epochs: int
+    #: the entries of each space, by model kind or model name
+    space: Mapping[str, Sequence[Mapping[str, Any]]]
+
+    @classmethod
+    def problems_in(cls, values: Mapping[str, Any]) -> list[str]:
+        return space_problems(values["space"])
+
+    def entries(self, name: str, kind: str) -> tuple[str, Sequence[Mapping[str, Any]]]:
+        """``(where, entries)`` of the space of the model ``name`` of ``kind``: its own, else its kind's."""
+        for group in (name, kind):
+            if group in self.space:
+                return f"tune.space.{group}", self.space[group]
+        raise ConfigError(
+            f"config key 'tune.space' has no space for the model {name!r}: add tune.space.{name} or "
+            f"tune.space.{kind} (spaces given: {', '.join(sorted(self.space)) or 'none'})"
+        )
+
+
 #: each stage's settings, by the configuration section they come from
 STAGE_SETTINGS: dict[str, type[Settings]] = {
     cls.SECTION: cls
@@ -358,6 +395,7 @@ STAGE_SETTINGS: dict[str, type[Settings]] = {
         EvaluateSettings,
         PredictSettings,
         LearningCurveSettings,
+        TuneSettings,
     )
 }
 

@@ -41,13 +41,22 @@ def test_the_fields_are_the_schema_keys_and_none_has_a_default_of_its_own(cls):
     assert all(field.default_factory is dataclasses.MISSING for field in fields)
 
 
+def default(node: dict):
+    """A key's default as the schema writes it: an object's (``build.image``, ``tune.space``) with the
+    defaults of its keys filled in."""
+    value = node["default"]
+    if isinstance(value, dict):
+        filled = {key: default(sub) for key, sub in node.get("properties", {}).items() if "default" in sub}
+        value = filled | value
+    return value
+
+
 @pytest.mark.parametrize("cls", ALL, ids=lambda cls: cls.__name__)
 def test_the_settings_of_an_empty_configuration_are_the_schema_defaults(cls):
     root = schema()["properties"]
     expected = {key: root[key]["default"] for key in cls.TOP_LEVEL}
     for key, node in schema_section(cls)["properties"].items():
-        expected[key] = node["default"] if key != "image" else {k: v["default"] for k, v in
-                                                                 node["properties"].items()}  # fmt: skip
+        expected[key] = default(node)
     assert cls.create().to_dict() == expected
 
 

@@ -63,7 +63,7 @@ from jettag.metrics import one_vs_background
 from jettag.shards import write_text_atomically
 from jettag.trees import FORMAT, NODE_FIELDS
 
-__all__ = ["DEFAULT_PARAMS", "export_trees", "fit_bdt", "train_bdt", "train_bdt_run"]
+__all__ = ["DEFAULT_PARAMS", "REFUSED_PARAMS", "export_trees", "fit_bdt", "train_bdt", "train_bdt_run"]
 
 #: classifier settings unless overridden through ``train_bdt(**params)``
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -77,7 +77,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "max_features": 0.8,
 }
 #: set by train_bdt itself (seed; the given val split, never a fraction of train; numerical features only)
-_REFUSED_PARAMS = ("validation_fraction", "random_state", "categorical_features")
+REFUSED_PARAMS = ("validation_fraction", "random_state", "categorical_features")
 
 
 def export_trees(model: HistGradientBoostingClassifier, features: Sequence[str]) -> dict[str, Any]:
@@ -138,7 +138,7 @@ def _export_tree(predictor: Any, i: int) -> dict[str, Any]:
 
 
 def _classifier(seed: int, params: dict[str, Any]) -> HistGradientBoostingClassifier:
-    refused = [name for name in _REFUSED_PARAMS if name in params]
+    refused = [name for name in REFUSED_PARAMS if name in params]
     if refused:
         raise ValueError(
             f"BDT parameter(s) {', '.join(refused)} are set by train_bdt (seed, the given val split, "
@@ -187,7 +187,7 @@ def train_bdt(
 
     ``label_names`` name the classes by label value (the build summary's); more than two make a multi-class
     BDT (softmax over one tree per class and iteration). ``params`` override :data:`DEFAULT_PARAMS` (any
-    ``HistGradientBoostingClassifier`` argument except those in ``_REFUSED_PARAMS``). Returns the metrics,
+    ``HistGradientBoostingClassifier`` argument except those in ``REFUSED_PARAMS``). Returns the metrics,
     also stored in ``artefact.json``: for several classes ``val_auc_vs_background`` has each signal class
     against the background, on ``s_i / (s_i + s_0)``, and ``val_auc`` is their mean, as for the networks.
     """

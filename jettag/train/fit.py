@@ -297,6 +297,7 @@ def train_model(
     build_info: dict[str, Any] | None = None,
     log_every_n_steps: int = 10,
     deterministic: bool | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> dict[str, Any]:
     """Train the tagger ``model_config`` describes on ``data``; return the best validation metrics.
 
@@ -316,7 +317,9 @@ def train_model(
 
     ``standardisation`` (the build stage's JSON) and ``build_info`` (e.g. ``ordering``, ``max_length``,
     the image spec) are copied into ``artefact.json`` so the inputs can be rebuilt for inference.
-    ``label_names`` name the classes by label value (binary: 0 background, 1 signal).
+    ``label_names`` name the classes by label value (binary: 0 background, 1 signal). ``callbacks`` are
+    Lightning callbacks added to the training's own (``jettag tune`` reports each epoch's val/auc to its
+    trial with one).
 
     Returns ``{"val/loss", "val/accuracy", "val/auc", "best_epoch", "epochs_trained", "global_step",
     "train_seconds", "resumed"}``, the validation metrics being those of the best epoch.
@@ -407,6 +410,7 @@ def train_model(
                     early_stopping,
                     EpochSeed(seed),
                     *([] if interactive else [EpochLines()]),
+                    *callbacks,
                 ],
                 logger=_loggers(output_dir),
                 default_root_dir=output_dir,
@@ -539,10 +543,16 @@ def _write_outputs(
 
 
 def train_run(
-    model: str | Path, build_dir: str | Path, output_dir: str | Path, seed: int, settings: TrainSettings
+    model: str | Path,
+    build_dir: str | Path,
+    output_dir: str | Path,
+    seed: int,
+    settings: TrainSettings,
+    callbacks: Sequence[Callback] = (),
 ) -> dict[str, Any]:
     """The train stage for one network and seed: the model file ``model`` trained on the build stage's
-    ``build_dir`` into ``output_dir`` with ``settings`` (the ``train`` section); see :func:`train_model`."""
+    ``build_dir`` into ``output_dir`` with ``settings`` (the ``train`` section) and any extra Lightning
+    ``callbacks``; see :func:`train_model`."""
     torch.set_num_threads(settings.threads)
     spec = load_model_config(model)
     build = Path(build_dir)
@@ -558,6 +568,7 @@ def train_run(
         label_names=summary.get("label_names", list(BINARY_LABEL_NAMES)),
         standardisation=build / "standardisation.json",
         build_info={**summary["settings"], "features": summary["features"]},
+        callbacks=callbacks,
     )
     log.info("%s seed %d: %s", spec["name"], seed, result)
     return result

@@ -20,6 +20,7 @@ from jettag.settings import (
     LearningCurveSettings,
     PredictSettings,
     TrainSettings,
+    TuneSettings,
     settings_json,
 )
 
@@ -98,6 +99,13 @@ def trained_models():
         model=config["train"]["models"],
         seed=config["train"]["seeds"],
     )
+
+
+def tuned_model(wildcards):
+    """The model file a search of `snakemake tune` starts from, or bdt."""
+    if wildcards.model == "bdt":
+        return "bdt"
+    return f"{config['train']['model_dir']}/{wildcards.model}.yaml"
 
 
 def evaluated_runs():
