@@ -8,12 +8,13 @@ Markdown table of the validation AUC (the best epoch's, as early stopping keeps 
 
     python benchmarks/ablation.py --results results --model configs/models/gru.yaml --seeds 1 2 3 --jobs 2
 
-``--only inputs`` (or ``batching``, ``readout``) runs one block of variants.
+``--only inputs`` (or ``batching``, ``readout``, ``augmentation``) runs those blocks of variants.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import subprocess
@@ -27,13 +28,13 @@ import yaml
 from jettag.jetclass import INVARIANT_FEATURES, SPLITS
 from jettag.schema import read_yaml
 
-ALL = list(INVARIANT_FEATURES)
-#: block -> variant -> (build.invariants, model changes, train changes); the base is all four groups,
-#: unbucketed batches and the model file's read-out
-VARIANTS: dict[str, dict[str, tuple[list[str], dict[str, Any], dict[str, Any]]]] = {
+ALL = {"invariants": list(INVARIANT_FEATURES)}
+#: block -> variant -> (build settings, model changes, train changes); the base is the main job's: all four
+#: groups, random batches, no augmentation and the model file's read-out
+VARIANTS: dict[str, dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]] = {
     "inputs": {
-        "standard seven": ([], {}, {}),
-        **{f"+ {group}": ([group], {}, {}) for group in INVARIANT_FEATURES},
+        "standard seven": ({"invariants": []}, {}, {}),
+        **{f"+ {group}": ({"invariants": [group]}, {}, {}) for group in INVARIANT_FEATURES},
         "+ all four": (ALL, {}, {}),
     },
     "batching": {
@@ -46,6 +47,15 @@ VARIANTS: dict[str, dict[str, tuple[list[str], dict[str, Any], dict[str, Any]]]]
         "last state, hardest first": (ALL, {"readout": "last", "reverse": False}, {}),
         "last state, softest first (reverse)": (ALL, {"readout": "last", "reverse": True}, {}),
     },
+    "augmentation": {
+        "none": (ALL, {}, {}),
+        "one copy: rotation, reflection": (ALL | {"augment": {"copies": 1}}, {}, {}),
+        "one copy: rotation, reflection, 2% energy smear": (
+            ALL | {"augment": {"copies": 1, "energy_smear": 0.02}},
+            {},
+            {},
+        ),
+    },
 }
 
 
@@ -53,17 +63,18 @@ def jettag(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "jettag", "-q", *args], check=True, stdout=subprocess.DEVNULL)
 
 
-def build(results: Path, out: Path, groups: list[str]) -> Path:
-    directory = out / "builds" / ("-".join(groups) or "standard")
-    settings = json.dumps({"build": {"invariants": groups}})
+def build(results: Path, out: Path, changes: dict[str, Any]) -> Path:
+    settings = json.dumps({"build": changes}, sort_keys=True)
+    directory = out / "builds" / hashlib.sha256(settings.encode()).hexdigest()[:12]
     ingested = results / "ingest"
     shards = {split: sorted(str(p) for p in ingested.glob(f"*/{split}.arrow")) for split in SPLITS}
     if not (directory / "test" / "summary.json").exists():
         jettag("fit-standardisation", *shards["train"], "--output", str(directory / "standardisation.json"),
                "--settings", settings)  # fmt: skip
         for split in SPLITS:
-            jettag("build", *shards[split], "--split", split, "--standardisation",
-                   str(directory / "standardisation.json"), "--ingest-summary", str(ingested / "summary.json"),
+            jettag("build", *shards[split], "--split", split,
+                   "--standardisation", str(directory / "standardisation.json"),
+                   "--ingest-summary", str(ingested / "summary.json"),
                    "--output-dir", str(directory / split), "--settings", settings)  # fmt: skip
     return directory
 
@@ -102,13 +113,17 @@ def main() -> None:
     base_model = read_yaml(args.model)
     for block in args.only:
         variants = VARIANTS[block]
-        builds = {name: build(args.results, args.out, groups) for name, (groups, _, _) in variants.items()}
-        tasks = {
-            (name, seed): (builds[name], args.out / args.model.stem / block / str(i) / f"seed{seed}",
-                           base_model | model, seed, {"train": base_train | changes})
-            for i, (name, (_, model, changes)) in enumerate(variants.items())
-            for seed in args.seeds
-        }  # fmt: skip
+        builds = {name: build(args.results, args.out, changes) for name, (changes, _, _) in variants.items()}
+        tasks = {}
+        for name, (_, model, changes) in variants.items():
+            for seed in args.seeds:
+                settings = {"train": base_train | changes}
+                # a variant that repeats another (the base recurs in every block) reuses its trainings
+                key = json.dumps([str(builds[name]), base_model | model, settings], sort_keys=True)
+                run = (
+                    args.out / args.model.stem / hashlib.sha256(key.encode()).hexdigest()[:12] / f"seed{seed}"
+                )
+                tasks[name, seed] = (builds[name], run, base_model | model, seed, settings)
         with ThreadPoolExecutor(args.jobs) as pool:
             done = dict(zip(tasks, pool.map(lambda task: train(*task), tasks.values()), strict=True))
         print(f"\n{block} ({args.model.stem}, seeds {' '.join(map(str, args.seeds))})\n")

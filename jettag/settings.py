@@ -31,6 +31,7 @@ from jettag.searchspace import space_problems
 
 __all__ = [
     "STAGE_SETTINGS",
+    "AugmentSpec",
     "BuildSettings",
     "EvaluateSettings",
     "GenerateSettings",
@@ -268,12 +269,35 @@ class ImageSpec(Settings):
 
 
 @dataclasses.dataclass(frozen=True)
+class AugmentSpec(Settings):
+    """Seeded, transformed copies of the training jets (``build.augment``; see
+    :mod:`jettag.features.augment` for what each transformation does)."""
+
+    SECTION: ClassVar[str] = "augment"
+
+    #: copies of every training jet written beside it (0: no augmentation); validation and test never
+    copies: int
+    #: turn each copy about the jet axis in (Delta eta, Delta phi) by a uniform angle
+    rotation: bool
+    #: mirror Delta phi for half of the copies
+    reflection: bool
+    #: relative Gaussian smear of each constituent's four-momentum (0: none)
+    energy_smear: float
+    #: seed of the copies' random draws
+    seed: int
+
+    @classmethod
+    def create(cls, **values: Any) -> Self:
+        return BuildSettings.create(augment=values).augment  # type: ignore[return-value]
+
+
+@dataclasses.dataclass(frozen=True)
 class BuildSettings(Settings):
     """How sequences, images and high-level features are built (``build``); recorded with every output,
     so that a trained model's inputs can be built again the same way."""
 
     SECTION: ClassVar[str] = "build"
-    NESTED: ClassVar[dict[str, type[Settings]]] = {"image": ImageSpec}
+    NESTED: ClassVar[dict[str, type[Settings]]] = {"image": ImageSpec, "augment": AugmentSpec}
 
     max_length: int
     ordering: str
@@ -282,6 +306,7 @@ class BuildSettings(Settings):
     balance: bool
     chunk_size: int
     image: ImageSpec
+    augment: AugmentSpec
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import awkward as ak
 import numpy as np
 
 from jettag import __version__
+from jettag.features.augment import augment_jets
 from jettag.features.images import jet_images
 from jettag.features.invariants import invariant_features
 from jettag.features.sequences import constituent_features, order_constituents
@@ -130,6 +132,8 @@ def build_split(
         name: ShardWriter(output_dir / f"{name}.arrow", ak.zip(empty[name], depth_limit=1)) for name in empty
     }
     counts = {"jets_in": 0, "jets_out": 0, "dropped": {"class_balance": 0}, "signal": 0, "background": 0}
+    copies = settings.augment.copies if split == "train" else 0
+    augmented = 0
     per_class = np.zeros(len(label_names), dtype=np.int64)
     progress = Progress(log, f"build {split}", 0, "jets")
     try:
@@ -149,6 +153,11 @@ def build_split(
             if len(jets) == 0:
                 continue
             _write_chunk(jets, std, settings, writers)
+            for copy in range(1, copies + 1):
+                rng = np.random.default_rng([settings.augment.seed, copy, zlib.crc32(str(shard).encode()),
+                                             int(ak.to_numpy(jets.entry)[0])])  # fmt: skip
+                _write_chunk(augment_jets(jets, settings.augment, rng), std, settings, writers, AUGMENTED)
+                augmented += len(jets)
             per_class += np.bincount(label, minlength=len(label_names))
             counts["jets_out"] += len(jets)
             counts["signal"] += int((label > 0).sum())
@@ -170,6 +179,8 @@ def build_split(
         "n_classes": len(label_names) if (summary or {}).get("multiclass") else 1,
         "label_names": label_names,
         **counts,
+        # the transformed copies in sequences.arrow and images.arrow (build.augment), beside jets_out
+        "augmented": augmented,
         "classes": dict(zip(label_names, per_class.tolist(), strict=True)),
         "seconds": round(time.perf_counter() - start, 3),
     }
@@ -216,11 +227,20 @@ def _columns(jets: ak.Array, std: Standardisation, settings: BuildSettings) -> d
     }
 
 
+#: the outputs that take the augmented copies of the training jets: the BDT's high-level features do not
+AUGMENTED = ("sequences", "images")
+
+
 def _write_chunk(
-    jets: ak.Array, std: Standardisation, settings: BuildSettings, writers: dict[str, ShardWriter]
+    jets: ak.Array,
+    std: Standardisation,
+    settings: BuildSettings,
+    writers: dict[str, ShardWriter],
+    outputs: Sequence[str] | None = None,
 ) -> None:
     for name, columns in _columns(jets, std, settings).items():
-        writers[name].write(ak.zip(columns, depth_limit=1))
+        if outputs is None or name in outputs:
+            writers[name].write(ak.zip(columns, depth_limit=1))
 
 
 def _empty_columns(std: Standardisation, settings: BuildSettings) -> dict[str, dict[str, Any]]:

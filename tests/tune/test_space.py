@@ -26,9 +26,11 @@ def test_the_default_spaces_cover_the_recurrent_taggers_cnn_pfn_and_bdt():
         "model.num_layers",
         "model.embed_dim",
         "model.readout",
+        "model.reverse",
         "model.dropout",
         "build.ordering",
         "build.invariants",
+        "build.augment.copies",
         "train.lr",
     }
     assert keys(settings, "cnn", "cnn") == {"model.channels", "model.dropout", "train.lr"}
@@ -56,7 +58,7 @@ def test_a_key_joins_the_search_with_one_entry():
         low=1e-4,
         high=0.1,
         log=True,
-        where="tune.space.recurrent[8]",
+        where="tune.space.recurrent[10]",
     )
 
 
