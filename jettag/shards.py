@@ -14,14 +14,22 @@ which nothing reads and the next write of the shard replaces; an error deletes i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
 import awkward as ak
 import pyarrow as pa
 
-__all__ = ["ShardWriter", "iterate_shard", "num_rows", "partial_path", "read_shard", "write_text_atomically"]
+__all__ = [
+    "ShardWriter",
+    "iterate_shard",
+    "num_rows",
+    "partial_path",
+    "read_shard",
+    "set_aside",
+    "write_text_atomically",
+]
 
 _OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 
@@ -41,6 +49,21 @@ def write_text_atomically(path: str | Path, text: str) -> None:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+def set_aside(directory: Path, names: Sequence[str], reason: str) -> Path:
+    """Move the files ``names`` of ``directory`` that exist into a new ``abandoned-<n>/`` in it, with
+    ``reason.txt`` saying why, so that a run that cannot go on from them starts over without losing them."""
+    n = 1
+    while (directory / f"abandoned-{n}").exists():
+        n += 1
+    target = directory / f"abandoned-{n}"
+    target.mkdir()
+    for name in names:
+        if (directory / name).exists():
+            (directory / name).replace(target / name)
+    (target / "reason.txt").write_text(reason + "\n")
+    return target
 
 
 class ShardWriter:

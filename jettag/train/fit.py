@@ -79,7 +79,7 @@ from jettag.artefact import write_artefact
 from jettag.jetclass import BINARY_LABEL_NAMES
 from jettag.models.config import build_model, load_model_config, n_parameters, validate_model_config
 from jettag.settings import TrainSettings
-from jettag.shards import partial_path, write_text_atomically
+from jettag.shards import partial_path, set_aside, write_text_atomically
 from jettag.standardisation import Standardisation
 from jettag.train.accelerator import accelerator_plan
 from jettag.train.data import JetDataModule
@@ -251,20 +251,6 @@ def resume_problem(last: Path, module: TaggerModule) -> str | None:
     return None
 
 
-def _set_aside(output_dir: Path, reason: str) -> Path:
-    """Move what a run wrote into ``output_dir`` to a new ``abandoned-<n>/`` in it, with the reason."""
-    n = 1
-    while (output_dir / f"abandoned-{n}").exists():
-        n += 1
-    target = output_dir / f"abandoned-{n}"
-    target.mkdir()
-    for name in _RUN_FILES:
-        if (output_dir / name).exists():
-            (output_dir / name).replace(target / name)
-    (target / "reason.txt").write_text(f"{output_dir / 'last.ckpt'}: {reason}\n")
-    return target
-
-
 def _resumable(output_dir: Path, module: TaggerModule) -> bool:
     """Whether ``output_dir/last.ckpt`` exists and can be resumed; one that cannot is set aside (by global
     rank 0; every rank sees that it cannot, or that it has gone, and starts over alike)."""
@@ -275,7 +261,7 @@ def _resumable(output_dir: Path, module: TaggerModule) -> bool:
     if problem is None:
         return True
     if getattr(rank_zero_only, "rank", 0) == 0:
-        target = _set_aside(output_dir, problem)
+        target = set_aside(output_dir, _RUN_FILES, f"{output_dir / 'last.ckpt'}: {problem}")
         log.warning(
             "cannot resume from %s: %s; moved it and the rest of its run to %s/, starting over from epoch 0",
             last,

@@ -61,7 +61,7 @@ from jettag.models import load_model_config, validate_model_config
 from jettag.schema import ConfigError
 from jettag.searchspace import Param, parse_entries, set_key
 from jettag.settings import BuildSettings, TrainSettings, TuneSettings
-from jettag.shards import write_text_atomically
+from jettag.shards import set_aside, write_text_atomically
 from jettag.train import train_run
 from jettag.train.bdt import DEFAULT_PARAMS, REFUSED_PARAMS, train_bdt
 from jettag.tune.builds import cached_build
@@ -276,19 +276,6 @@ def _exclusive(output_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _set_aside(output_dir: Path, reason: str) -> Path:
-    n = 1
-    while (output_dir / f"abandoned-{n}").exists():
-        n += 1
-    target = output_dir / f"abandoned-{n}"
-    target.mkdir()
-    for name in STUDY_FILES:
-        if (output_dir / name).exists():
-            (output_dir / name).replace(target / name)
-    (target / "reason.txt").write_text(f"{output_dir / JOURNAL}: {reason}\n")
-    return target
-
-
 def _changed(theirs: Mapping[str, Any], ours: Mapping[str, Any]) -> list[str]:
     return sorted(key for key in set(theirs) | set(ours) if theirs.get(key) != ours.get(key))
 
@@ -319,7 +306,7 @@ def _open_study(
             problem = f"it holds no study named {STUDY_NAME}"
         if problem is None:
             return study, storage
-        target = _set_aside(output_dir, problem)
+        target = set_aside(output_dir, STUDY_FILES, f"{output_dir / JOURNAL}: {problem}")
         log.warning("cannot resume %s: %s; moved it and the rest of its search to %s/, starting over",
                     output_dir / JOURNAL, problem, target)  # fmt: skip
     storage = _storage(output_dir)
