@@ -47,7 +47,6 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
             "of 'signal' or 'background'"
         )
     problems += _model_problems(config["train"])
-    problems += _tune_problems(config)
     if not config["inputs"]:
         for role in ("signal", "background"):
             for label in config[role]:
@@ -112,8 +111,12 @@ def _model_problems(train: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _tune_problems(config: dict[str, Any]) -> list[str]:
-    """Every tagger of ``tune.models`` has its model file and a space (by its name or its kind)."""
+def tune_problems(config: dict[str, Any]) -> list[str]:
+    """What stops ``snakemake tune`` of a validated ``config`` before any job runs: a tagger of
+    ``tune.models`` without its model file or without a space (by its name or its kind).
+
+    Not part of :func:`validate_config`, which runs for every target: a main job whose ``train.model_dir``
+    holds only its own taggers must not fail for the default ``tune.models``."""
     problems = []
     space = config["tune"]["space"]
     for name in config["tune"]["models"]:

@@ -3,14 +3,18 @@ entry is refused before any trial runs, with the entry and the key it sets named
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from jettag.config import validate_config
+from jettag.config import tune_problems, validate_config
 from jettag.schema import ConfigError
 from jettag.searchspace import Param, parse_entries, set_key
 from jettag.settings import BuildSettings, TrainSettings, TuneSettings
 from jettag.tune import load_tagger, tagger_params
 from jettag.tune.study import base_sections, baseline_values
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def keys(settings: TuneSettings, name: str, kind: str) -> set[str]:
@@ -125,16 +129,19 @@ def test_a_model_key_is_checked_against_the_model_file_when_its_search_starts():
         tagger_params(load_tagger("bdt"), TuneSettings.create(space=bdt_space))
 
 
-def test_a_tagger_without_a_space_stops_the_workflow_before_anything_runs():
-    with pytest.raises(ConfigError) as err:
-        validate_config({"tune": {"models": ["particlenet", "gur", "bdt"]}})
-    text = str(err.value)
+def test_a_tagger_without_a_space_or_a_model_file_stops_the_search_but_not_the_main_job(tmp_path):
+    config = validate_config({"tune": {"models": ["particlenet", "gur", "bdt"]}})
+    text = "\n".join(tune_problems(config))
     assert (
         "config key 'tune.space' has no space for the tagger 'particlenet' of tune.models: add "
         "tune.space.particlenet\n"
     ) in text + "\n"
     assert "config key 'tune.models': no model file configs/models/gur.yaml" in text
     assert "'bdt'" not in text
+    # a main job whose model directory holds its own taggers only is not stopped by tune.models
+    (tmp_path / "rnn.yaml").write_text((ROOT / "configs/models/rnn.yaml").read_text())
+    config = validate_config({"train": {"models": ["rnn", "bdt"], "model_dir": str(tmp_path)}})
+    assert any("no model file" in problem for problem in tune_problems(config))
 
 
 def test_list_choices_are_kept_in_the_study_as_text_and_set_nested_keys():

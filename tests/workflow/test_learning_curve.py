@@ -85,7 +85,7 @@ def test_the_learning_curve_trains_every_tagger_at_every_size_and_reports_the_cu
     result = snakemake(tmp_path, "learning_curve", "--cores", "2", "--configfile", str(path))
     assert result.returncode == 0, result.stderr[-4000:]
 
-    out = tmp_path / config["results"] / "learning_curve"
+    out = tmp_path / config["results"]  # the learning curve writes into its results directory
     curve = json.loads((out / "learning_curve.json").read_text())
     assert curve["sizes"] == SIZES
     assert set(curve["taggers"]) == {"rnn", "bdt"}

@@ -10,7 +10,7 @@ import yaml
 
 from snakemake.exceptions import WorkflowError
 
-from jettag.config import learning_curve_problems
+from jettag.config import learning_curve_problems, tune_problems
 from jettag.jetclass import PROCESS_LABELS, SPLITS
 from jettag.settings import (
     BuildSettings,
@@ -99,6 +99,15 @@ def trained_models():
         model=config["train"]["models"],
         seed=config["train"]["seeds"],
     )
+
+
+def tune_studies():
+    """Every study of `snakemake tune`. Stops the run before any job runs when a tagger of tune.models has
+    no model file or no space (jettag.config.tune_problems)."""
+    problems = tune_problems(config)
+    if problems:
+        raise WorkflowError("invalid configuration for the search\n  - " + "\n  - ".join(problems))
+    return expand(f"{RESULTS}/tune/{{model}}/study.json", model=config["tune"]["models"])
 
 
 def tuned_model(wildcards):

@@ -35,7 +35,7 @@ rule tune_model:
 
 rule tune_summary:
     input:
-        expand(f"{RESULTS}/tune/{{model}}/study.json", model=config["tune"]["models"]),
+        lambda wildcards: tune_studies(),
     output:
         f"{RESULTS}/tune/summary.md",
     log:
