@@ -1,9 +1,12 @@
 """Recurrent taggers: an LSTM, GRU or Elman RNN reads a jet's constituents and an MLP classifies the jet.
 
-The network always runs on a ``PackedSequence``, so it never reads padding: padded input is packed first
-(``enforce_sorted=False``), the per-constituent embedding, the dropout between stacked layers and the
-residual connections act on the packed ``.data``, and only the read-out unpacks, with an explicit mask.
-A padded batch and the same batch packed therefore give the same logits, whatever the padding holds.
+No output depends on the padding. Packed input, and bidirectional layers, run on the ``PackedSequence``
+(padded input packed first, ``enforce_sorted=False``): the per-constituent embedding, the dropout between
+stacked layers and the residual connections act on the packed ``.data``, and only the read-out unpacks,
+with an explicit mask. Unidirectional layers given padded input run over the padding, zeroed first
+(:meth:`RecurrentTagger.recur_padded`): a state at a real position depends on that position and earlier
+ones only, and the read-out masks the rest. A padded batch and the same batch packed therefore give the
+same logits, whatever the padding holds.
 
 Stacked layers are separate one-layer modules (rather than ``num_layers`` of one ``nn.LSTM``) so that a
 residual connection can skip each of them. The Elman RNN can start as an IRNN (Le, Jaitly, Hinton 2015,
