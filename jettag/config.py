@@ -90,20 +90,27 @@ def _label_problems(config: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _model_spec(model_dir: str, name: str, key: str) -> tuple[Path, Any, str | None]:
+    """The model file of network ``name`` in ``model_dir``, its contents, and what is wrong with it (for
+    config key ``key``), else None."""
+    path = Path(model_dir) / f"{name}.yaml"
+    if not path.is_file():
+        return path, None, f"config key '{key}': no model file {path}"
+    try:
+        return path, read_yaml(path, "model configuration"), None
+    except ConfigError as err:
+        return path, None, f"config key '{key}': {err}"
+
+
 def _model_problems(train: dict[str, Any]) -> list[str]:
     """Every network of ``train.models`` has its model file, and what its kind needs is installed."""
     problems = []
     for name in train["models"]:
-        path = Path(train["model_dir"]) / f"{name}.yaml"
         if name == "bdt":
             continue
-        if not path.is_file():
-            problems.append(f"config key 'train.models': no model file {path}")
-            continue
-        try:
-            spec = read_yaml(path, "model configuration")
-        except ConfigError as err:
-            problems.append(f"config key 'train.models': {err}")
+        path, spec, problem = _model_spec(train["model_dir"], name, "train.models")
+        if problem is not None:
+            problems.append(problem)
             continue
         missing = missing_extra(spec.get("kind")) if isinstance(spec, dict) else None
         if missing is not None:
@@ -122,14 +129,9 @@ def tune_problems(config: dict[str, Any]) -> list[str]:
     for name in config["tune"]["models"]:
         kind: Any = "bdt"
         if name != "bdt":
-            path = Path(config["train"]["model_dir"]) / f"{name}.yaml"
-            if not path.is_file():
-                problems.append(f"config key 'tune.models': no model file {path}")
-                continue
-            try:
-                spec = read_yaml(path, "model configuration")
-            except ConfigError as err:
-                problems.append(f"config key 'tune.models': {err}")
+            _, spec, problem = _model_spec(config["train"]["model_dir"], name, "tune.models")
+            if problem is not None:
+                problems.append(problem)
                 continue
             kind = spec.get("kind") if isinstance(spec, dict) else None
         if name not in space and kind not in space:
