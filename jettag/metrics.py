@@ -11,6 +11,10 @@
 - Uncertainties: the standard deviation over bootstrap resamples of the test jets (with replacement, the
   signal and background counts resampled together), from a seeded generator so they are reproducible.
 - Spread over trainings (seeds): median, sample standard deviation (0 for one seed), min and max.
+- Differences between taggers scored on the same test jets: the difference of their medians over seeds,
+  with the standard deviation of that difference over bootstrap resamples drawn once for every tagger
+  (paired), so what the two share (the same hard and easy jets) cancels: it is smaller than either
+  tagger's own error when their scores are correlated.
 - Multi-class taggers (class 0 the background, softmax scores ``s``): each signal class i is judged against
   the background alone, as in the JetClass benchmark of arXiv:2202.03772: on the jets of class i and the
   background jets, with the discriminant ``s_i / (s_i + s_0)``, and with every figure of merit above. The
@@ -32,6 +36,7 @@ __all__ = [
     "efficiency_grid",
     "multiclass_metrics",
     "one_vs_background",
+    "paired_differences",
     "rejection_at",
     "roc",
     "spread",
@@ -127,6 +132,74 @@ def bootstrap_errors(
         "rejection": {key: std(sample) for key, sample in rejections.items()},
         "n_resamples": n_resamples,
     }
+
+
+def paired_differences(
+    labels: np.ndarray,
+    scores: dict[str, Sequence[np.ndarray]],
+    efficiencies: Sequence[float],
+    n_resamples: int,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """For every ordered pair of taggers ``(a, b)`` scored on the same ``labels`` (``scores[name]``: one
+    score array per training, i.e. per seed): ``result[a][b]`` = ``{"auc": ..., "auc_error": ...,
+    "rejection": {eps: ...}, "rejection_error": {eps: ...}, "n_resamples": ...}``, the difference of the
+    medians over seeds (``a`` minus ``b``; a rejection's median over the bounded trainings, as in
+    :func:`spread`) and its standard deviation over ``n_resamples`` bootstrap
+    resamples of the jets, each resample shared by every tagger and seed. A rejection difference is None
+    where either median is unbounded (no bounded training); its error leaves out the resamples where one
+    is."""
+    labels = np.asarray(labels).astype(np.int64)
+    for name, runs in scores.items():
+        for run in runs:
+            _check(labels, run)
+    keys = [f"{e:g}" for e in efficiencies]
+
+    def medians(pick: np.ndarray | None) -> dict[str, dict[str, float | None]]:
+        out = {}
+        for name, runs in scores.items():
+            points = [
+                _point(labels if pick is None else labels[pick], run if pick is None else run[pick], efficiencies)
+                for run in runs
+            ]
+            out[name] = {"auc": float(np.median([p["auc"] for p in points]))}
+            for key in keys:
+                # as in the report's table (:func:`spread`): the median of the bounded trainings
+                out[name][key] = spread([p["rejection"][key] for p in points])["median"]
+        return out
+
+    nominal = medians(None)
+    rng = np.random.default_rng(seed)
+    resampled = []
+    for _ in range(n_resamples):
+        pick = rng.integers(0, len(labels), len(labels))
+        if labels[pick].min() == labels[pick].max():
+            continue
+        resampled.append(medians(pick))
+
+    def std(sample: list[float]) -> float | None:
+        return float(np.std(sample, ddof=1)) if len(sample) >= 2 else None
+
+    def difference(x: float | None, y: float | None) -> float | None:
+        return None if x is None or y is None else x - y
+
+    result: dict[str, dict[str, Any]] = {}
+    for a in scores:
+        for b in scores:
+            if a == b:
+                continue
+            entry: dict[str, Any] = {
+                "auc": nominal[a]["auc"] - nominal[b]["auc"],
+                "auc_error": std([r[a]["auc"] - r[b]["auc"] for r in resampled]),
+                "rejection": {k: difference(nominal[a][k], nominal[b][k]) for k in keys},
+                "rejection_error": {},
+                "n_resamples": n_resamples,
+            }
+            for k in keys:
+                sample = [difference(r[a][k], r[b][k]) for r in resampled]
+                entry["rejection_error"][k] = std([v for v in sample if v is not None])
+            result.setdefault(a, {})[b] = entry
+    return result
 
 
 def binary_metrics(

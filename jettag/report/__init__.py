@@ -148,6 +148,7 @@ def write_report(
         | {"detector": detector_provenance(generate_summaries)}
         | ({"config": config_data} if config_data is not None else {}),
         views=classes,
+        n_bootstrap=settings.bootstrap,
     )
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 

@@ -7,6 +7,9 @@ returns the content of ``report/metrics.json`` (schema in README.md, "metrics.js
   efficiency), each with ``*_spread`` (sample standard deviation over seeds, 0 for one seed) and ``*_error``
   (median over seeds of the bootstrap standard deviation on the test jets); ``n_seeds``, ``n_params``,
   ``train_seconds`` (median), throughputs, and ``seeds``: every run's own numbers;
+- ``differences`` (binary taggers scored on the same test jets, with bootstrap resamples): for every
+  ordered pair of models ``[a][b]`` the difference of their medians over seeds of AUC and rejection, with
+  its paired bootstrap error (:func:`jettag.metrics.paired_differences`);
 - ``pt_bins``: AUC and rejection in bins of jet pT (median over seeds), for the pT-dependence figure;
 - ``dataset``: the ingest summary (jets per split and class, drops by reason) and the build summaries.
 """
@@ -24,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from jettag.jetclass import BINARY_LABEL_NAMES, class_name
-from jettag.metrics import binary_metrics, one_vs_background, spread
+from jettag.metrics import binary_metrics, one_vs_background, paired_differences, spread
 
 __all__ = ["Run", "class_views", "collect", "load_runs", "pt_edges"]
 
@@ -208,6 +211,18 @@ def _pt_dependence(
     return result
 
 
+def _same_jets(runs: dict[str, list[Run]]) -> bool:
+    """Whether every run scored the same test jets in the same order (labels and jet pT agree)."""
+    first = next(iter(runs.values()))[0].scores
+    return all(
+        len(run.scores) == len(first)
+        and np.array_equal(run.scores.label.to_numpy(), first.label.to_numpy())
+        and np.array_equal(run.scores.jet_pt.to_numpy(), first.jet_pt.to_numpy())
+        for model_runs in runs.values()
+        for run in model_runs
+    )
+
+
 def collect(
     runs: dict[str, list[Run]],
     efficiencies: Sequence[float],
@@ -216,9 +231,11 @@ def collect(
     pt_bins: Sequence[float] | None = None,
     provenance: dict[str, Any] | None = None,
     views: dict[str, dict[str, list[Run]]] | None = None,
+    n_bootstrap: int = 0,
 ) -> dict[str, Any]:
     """The content of ``report/metrics.json`` for the ``runs`` of :func:`load_runs`; for multi-class runs
-    ``views`` are their :func:`class_views` (made here when not given)."""
+    ``views`` are their :func:`class_views` (made here when not given). ``n_bootstrap`` > 0: the paired
+    ``differences`` between binary taggers, from that many resamples of the test jets."""
     if not runs:
         raise ValueError("no evaluated runs to report")
     keys = [f"{e:g}" for e in efficiencies]
@@ -269,6 +286,17 @@ def collect(
             "signal_efficiency": reference,
             "models": _pt_dependence(runs, edges, reference),
         }
+        if n_bootstrap and len(runs) > 1 and _same_jets(runs):
+            conventions["differences"] = (
+                "differences[a][b]: median of a minus median of b; *_error: its standard deviation over "
+                "bootstrap resamples of the test jets shared by both taggers (paired)"
+            )
+            result["differences"] = paired_differences(
+                labels.to_numpy(),
+                {name: [run.scores.score.to_numpy() for run in model_runs] for name, model_runs in runs.items()},
+                efficiencies,
+                n_bootstrap,
+            )
     return result | {
         "dataset": {"ingest": ingest_summary, "build": build_summaries},
         "provenance": provenance or {},

@@ -114,6 +114,41 @@ def _results_table(metrics: dict[str, Any]) -> str:
     return _table(headers, _by_group(rows))
 
 
+def _signed(value: Any, error: Any, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    text = f"{value:+.{digits}f}" if abs(value) >= 1 else f"{value:+.4f}"
+    return text + (f" <span class='note'>(stat. {_fmt(error, 2)})</span>" if error else "")
+
+
+def _differences_table(metrics: dict[str, Any]) -> str:
+    """Each recurrent tagger against each other tagger, on the same test jets with paired errors."""
+    differences = metrics.get("differences")
+    models = metrics["models"]
+    recurrent = [name for name, m in models.items() if group_of(m["kind"]) == "recurrent"]
+    others = [name for name in models if name not in recurrent]
+    if not differences or not recurrent or not others:
+        return ""
+    keys = [f"{e:g}" for e in metrics["signal_efficiencies"]]
+    headers = ["tagger − reference", "Δ AUC", *(f"Δ 1/ε<sub>B</sub> at ε<sub>S</sub>={k}" for k in keys)]
+    rows: list[list[str] | str] = []
+    for a in recurrent:
+        for b in others:
+            d = differences[a][b]
+            rows.append([
+                f"{html.escape(a)} − {html.escape(b)}",
+                _signed(d["auc"], d["auc_error"]),
+                *(_signed(d["rejection"][k], d["rejection_error"][k], 0) for k in keys),
+            ])  # fmt: skip
+    return (
+        "<h3>Differences on the same test jets</h3><p>Medians over seeds, one tagger minus the other; stat. "
+        "is the standard deviation of the difference over bootstrap resamples shared by both taggers, "
+        "smaller than each tagger's own error where they get the same jets right and wrong. A difference "
+        "of more than about two of its errors is told apart by the test jets.</p>"
+        + _table(headers, rows)
+    )
+
+
 def _accuracy_header(metrics: dict[str, Any]) -> str:
     # a multi-class accuracy is that of the most probable class over every class, not of one class's row
     return "accuracy (all classes)" if "classes" in metrics else "accuracy"
@@ -229,6 +264,7 @@ def write_html(
         "stat. is the bootstrap standard deviation on the test jets.</p>",
         "<h2>Taggers</h2>",
         _results_table(metrics),
+        _differences_table(metrics),
         f"<ul class='note'>{conventions}</ul>",
         "<h2>Figures</h2>",
         *(_figure(name, figures_dir) for name in FIGURES if (figures_dir / f"{name}.png").is_file()),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from jettag.metrics import binary_metrics, rejection_at, roc, spread, threshold_at
+from jettag.metrics import binary_metrics, paired_differences, rejection_at, roc, spread, threshold_at
 
 
 def gaussian_scores(n: int, separation: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -53,6 +53,42 @@ def test_bootstrap_errors_shrink_with_the_square_root_of_the_sample() -> None:
     # reproducible: the resamples come from a seeded generator
     again = binary_metrics(*gaussian_scores(500, 1.5), (0.3, 0.5), n_bootstrap=200)["errors"]
     assert again == small
+
+
+def test_paired_differences_cancel_what_two_taggers_share() -> None:
+    # two taggers reading the same jets: a common per-jet value (what makes a jet easy or hard) plus a
+    # little noise of their own, the second with a slightly smaller separation
+    rng = np.random.default_rng(3)
+    n = 2000
+    labels = np.repeat([1, 0], n)
+    common = rng.normal(0, 1, 2 * n) + 1.5 * labels
+    a = [common + rng.normal(0, 0.3, 2 * n) for _ in range(3)]  # three seeds
+    b = [common - 0.2 * labels + rng.normal(0, 0.3, 2 * n) for _ in range(3)]
+    differences = paired_differences(labels, {"a": a, "b": b}, (0.5,), 200)
+    ab, ba = differences["a"]["b"], differences["b"]["a"]
+    aucs = {name: np.median([roc_auc_score(labels, s) for s in runs]) for name, runs in (("a", a), ("b", b))}
+    assert ab["auc"] == pytest.approx(aucs["a"] - aucs["b"])
+    assert ab["auc"] > 0
+    assert ba["auc"] == pytest.approx(-ab["auc"])
+    assert ba["auc_error"] == pytest.approx(ab["auc_error"])
+    # each tagger's own bootstrap error, and the error of the difference were the resamples independent
+    own = [binary_metrics(labels, runs[0], (0.5,), n_bootstrap=200)["errors"]["auc"] for runs in (a, b)]
+    unpaired = float(np.hypot(*own))
+    # the shared part cancels: the paired error is a fraction of the unpaired one, small enough that the
+    # 0.03 or so between the two is told apart, as it could not be by the taggers' own errors
+    assert ab["auc_error"] < 0.5 * unpaired
+    assert ab["auc"] > 3 * ab["auc_error"]
+    assert ab["rejection"]["0.5"] > 0 and ab["rejection_error"]["0.5"] > 0
+    # a tagger against a copy of itself: no difference, and no spread of it
+    same = paired_differences(labels, {"a": a, "copy": [s.copy() for s in a]}, (0.5,), 50)["a"]["copy"]
+    assert same["auc"] == 0 and same["auc_error"] == 0
+    assert same["rejection"]["0.5"] == 0
+
+
+def test_paired_differences_refuse_scores_of_other_jets() -> None:
+    labels, scores = gaussian_scores(100, 1.0)
+    with pytest.raises(ValueError, match="of one length"):
+        paired_differences(labels, {"a": [scores], "b": [scores[:-1]]}, (0.5,), 10)
 
 
 def test_threshold_keeps_the_asked_signal_fraction() -> None:

@@ -57,6 +57,21 @@ def test_metrics_json_holds_every_model_with_median_and_spread_over_seeds(report
     assert all(entry["auc"] > 0.75 for entry in metrics["models"].values())
 
 
+def test_differences_between_taggers_are_paired_on_the_test_jets(report) -> None:
+    metrics, out = report
+    differences, models = metrics["differences"], metrics["models"]
+    assert set(differences) == set(models)
+    for a, row in differences.items():
+        assert set(row) == set(models) - {a}
+        for b, entry in row.items():
+            assert entry["auc"] == pytest.approx(models[a]["auc"] - models[b]["auc"])
+            assert entry["auc_error"] > 0
+            assert differences[b][a]["auc"] == pytest.approx(-entry["auc"])
+    page = (out / "report" / "report.html").read_text()
+    assert "Differences on the same test jets" in page
+    assert "lstm − bdt" in page and "cnn − bdt" not in page
+
+
 def test_dataset_counts_and_pt_bins_come_with_the_numbers(report, ingested, built) -> None:
     metrics, _ = report
     ingest = json.loads(Path(ingested[1]).read_text())
