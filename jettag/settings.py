@@ -372,6 +372,15 @@ class LearningCurveSettings(Settings):
     #: training jets of each point: the first ``size`` jets of one fixed shuffled order of the training split
     sizes: tuple[int, ...]
     seeds: tuple[int, ...]
+    #: optimizer steps every network takes at least, at every size (:meth:`max_epochs`)
+    min_steps: int
+
+    def max_epochs(self, size: int, build: BuildSettings, train: TrainSettings) -> int:
+        """The epochs a network trains for at ``size`` recorded training jets: ``train.max_epochs``, or
+        more where that would take fewer than ``min_steps`` optimizer steps (batches of
+        ``train.batch_size`` over the jets and their ``build.augment.copies``)."""
+        batches = math.ceil(size * (1 + build.augment.copies) / train.batch_size)
+        return max(train.max_epochs, math.ceil(self.min_steps / batches))
 
 
 @dataclasses.dataclass(frozen=True)

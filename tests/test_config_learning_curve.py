@@ -27,6 +27,22 @@ def test_the_defaults_are_five_sizes_from_1k_to_100k_and_two_seeds():
     settings = LearningCurveSettings.create()
     assert settings.sizes == (1000, 3000, 10000, 30000, 100000)
     assert settings.seeds == (1, 2)
+    assert settings.min_steps == 500
+
+
+def test_a_small_size_trains_for_more_epochs_to_take_min_steps():
+    from jettag.settings import BuildSettings, TrainSettings
+
+    curve = LearningCurveSettings.create(min_steps=500)
+    train = TrainSettings.create(max_epochs=5, batch_size=256)
+    copied = BuildSettings.create(augment={"copies": 1})
+    # 1000 jets and their copies: 8 batches an epoch, so 63 epochs for 500 steps
+    assert curve.max_epochs(1000, copied, train) == 63
+    # without copies 4 batches an epoch
+    assert curve.max_epochs(1000, BuildSettings.create(), train) == 125
+    # 30 000 jets and their copies take 235 steps an epoch: train.max_epochs is already more than enough
+    assert curve.max_epochs(30000, copied, train) == 5
+    assert LearningCurveSettings.create(min_steps=0).max_epochs(1000, copied, train) == 5
 
 
 @pytest.mark.parametrize(

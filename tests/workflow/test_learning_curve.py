@@ -34,8 +34,9 @@ def dry_run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 def test_the_shipped_learning_curve_is_planned_through_the_slurm_profile_with_gpu_trainings(tmp_path):
     profile = ROOT / "workflow/profiles/slurm"
     planned = dry_run(
-        tmp_path, "--profile", str(profile), "--configfile", str(ROOT / "configs/learning_curve.yaml")
-    )
+        tmp_path, "--profile", str(profile), "--configfile", str(ROOT / "configs/learning_curve.yaml"),
+        "--printshellcmds",
+    )  # fmt: skip
     assert planned.returncode == 0, planned.stderr[-3000:]
     counts = dict(re.findall(r"^(learning_curve\w*|generate)\s+(\d+)$", planned.stdout, re.MULTILINE))
     # 5 networks and the BDT, 5 sizes, 2 seeds; 2 processes x 26 shards
@@ -49,6 +50,13 @@ def test_the_shipped_learning_curve_is_planned_through_the_slurm_profile_with_gp
     assert len(trainings) == 50
     # the profile's resources of the main job's trainings
     assert all("slurm_partition=gpu" in job and "gpu=1" in job and "runtime=240" in job for job in trainings)
+    # every size takes at least learning_curve.min_steps (500) optimizer steps: 1000 jets and their
+    # augmented copies make 8 batches of 256, so 63 epochs; from 30 000 jets on, the main job's 5
+    epochs = {
+        int(size): {int(e) for e in re.findall(rf"n{size}/train/\w+/seed\d.*?\"max_epochs\":(\d+)", planned.stdout)}
+        for size in (1000, 3000, 10000, 30000, 100000)
+    }
+    assert epochs == {1000: {63}, 3000: {21}, 10000: {7}, 30000: {5}, 100000: {5}}
 
 
 def test_a_size_beyond_the_generated_training_jets_stops_before_any_job(tmp_path):

@@ -3,6 +3,7 @@ stage's settings as one value (the validated section as JSON, jettag.settings), 
 settings change."""
 
 import glob
+import json
 import os
 from pathlib import Path
 
@@ -139,6 +140,18 @@ def learning_curve_evaluations():
         model=config["train"]["models"],
         seed=settings.seeds,
     )
+
+
+def learning_curve_train_settings(wildcards):
+    """The train stage's --settings at one learning-curve size: the configuration's, with the epochs that
+    give at least learning_curve.min_steps optimizer steps (LearningCurveSettings.max_epochs)."""
+    curve = LearningCurveSettings.from_config(config)
+    epochs = curve.max_epochs(
+        int(wildcards.size), BuildSettings.from_config(config), TrainSettings.from_config(config)
+    )
+    values = json.loads(stage_settings(TrainSettings))
+    values["train"] = {**values["train"], "max_epochs": epochs}
+    return json.dumps(values, separators=(",", ":"), sort_keys=True)
 
 
 def learning_curve_shards(wildcards):

@@ -96,6 +96,9 @@ use rule train as learning_curve_train with:
         LEARNING_CURVE_BUILD,
         standardisation=f"{LEARNING_CURVE}/n{{size}}/build/standardisation.json",
         model=f"{config['train']['model_dir']}/{{model}}.yaml",
+    params:
+        # the size's epochs: at least learning_curve.min_steps optimizer steps at every size
+        settings=learning_curve_train_settings,
     output:
         model=f"{LEARNING_CURVE}/n{{size}}/train/{{model}}/seed{{seed}}/model.pt",
         artefact=f"{LEARNING_CURVE}/n{{size}}/train/{{model}}/seed{{seed}}/artefact.json",
