@@ -150,7 +150,7 @@ def paired_differences(
     where either median is unbounded (no bounded training); its error leaves out the resamples where one
     is."""
     labels = np.asarray(labels).astype(np.int64)
-    for name, runs in scores.items():
+    for runs in scores.values():
         for run in runs:
             _check(labels, run)
     keys = [f"{e:g}" for e in efficiencies]
@@ -158,10 +158,8 @@ def paired_differences(
     def medians(pick: np.ndarray | None) -> dict[str, dict[str, float | None]]:
         out = {}
         for name, runs in scores.items():
-            points = [
-                _point(labels if pick is None else labels[pick], run if pick is None else run[pick], efficiencies)
-                for run in runs
-            ]
+            jets = labels if pick is None else labels[pick]
+            points = [_point(jets, run if pick is None else run[pick], efficiencies) for run in runs]
             out[name] = {"auc": float(np.median([p["auc"] for p in points]))}
             for key in keys:
                 # as in the report's table (:func:`spread`): the median of the bounded trainings

@@ -291,12 +291,8 @@ def collect(
                 "differences[a][b]: median of a minus median of b; *_error: its standard deviation over "
                 "bootstrap resamples of the test jets shared by both taggers (paired)"
             )
-            result["differences"] = paired_differences(
-                labels.to_numpy(),
-                {name: [run.scores.score.to_numpy() for run in model_runs] for name, model_runs in runs.items()},
-                efficiencies,
-                n_bootstrap,
-            )
+            scores = {name: [run.scores.score.to_numpy() for run in group] for name, group in runs.items()}
+            result["differences"] = paired_differences(labels.to_numpy(), scores, efficiencies, n_bootstrap)
     return result | {
         "dataset": {"ingest": ingest_summary, "build": build_summaries},
         "provenance": provenance or {},

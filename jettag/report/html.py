@@ -144,8 +144,7 @@ def _differences_table(metrics: dict[str, Any]) -> str:
         "<h3>Differences on the same test jets</h3><p>Medians over seeds, one tagger minus the other; stat. "
         "is the standard deviation of the difference over bootstrap resamples shared by both taggers, "
         "smaller than each tagger's own error where they get the same jets right and wrong. A difference "
-        "of more than about two of its errors is told apart by the test jets.</p>"
-        + _table(headers, rows)
+        "of more than about two of its errors is told apart by the test jets.</p>" + _table(headers, rows)
     )
 
 

@@ -78,10 +78,12 @@ def test_paired_differences_cancel_what_two_taggers_share() -> None:
     # 0.03 or so between the two is told apart, as it could not be by the taggers' own errors
     assert ab["auc_error"] < 0.5 * unpaired
     assert ab["auc"] > 3 * ab["auc_error"]
-    assert ab["rejection"]["0.5"] > 0 and ab["rejection_error"]["0.5"] > 0
+    assert ab["rejection"]["0.5"] > 0
+    assert ab["rejection_error"]["0.5"] > 0
     # a tagger against a copy of itself: no difference, and no spread of it
     same = paired_differences(labels, {"a": a, "copy": [s.copy() for s in a]}, (0.5,), 50)["a"]["copy"]
-    assert same["auc"] == 0 and same["auc_error"] == 0
+    assert same["auc"] == 0
+    assert same["auc_error"] == 0
     assert same["rejection"]["0.5"] == 0
 
 
