@@ -372,15 +372,18 @@ class LearningCurveSettings(Settings):
     #: training jets of each point: the first ``size`` jets of one fixed shuffled order of the training split
     sizes: tuple[int, ...]
     seeds: tuple[int, ...]
-    #: optimizer steps every network takes at least, at every size (:meth:`max_epochs`)
+    #: optimizer steps every network takes at least, at every size (:meth:`train_at`)
     min_steps: int
 
-    def max_epochs(self, size: int, build: BuildSettings, train: TrainSettings) -> int:
-        """The epochs a network trains for at ``size`` recorded training jets: ``train.max_epochs``, or
-        more where that would take fewer than ``min_steps`` optimizer steps (batches of
-        ``train.batch_size`` over the jets and their ``build.augment.copies``)."""
+    def train_at(self, size: int, build: BuildSettings, train: TrainSettings) -> dict[str, int]:
+        """What changes in the ``train`` section at ``size`` recorded training jets: ``max_epochs``, that
+        of ``train`` or more where that would take fewer than ``min_steps`` optimizer steps (batches of
+        ``train.batch_size`` over the jets and their ``build.augment.copies``), and ``patience`` stretched
+        by the same factor, so early stopping waits as many steps as at ``train.max_epochs``."""
         batches = math.ceil(size * (1 + build.augment.copies) / train.batch_size)
-        return max(train.max_epochs, math.ceil(self.min_steps / batches))
+        epochs = max(train.max_epochs, math.ceil(self.min_steps / batches))
+        patience = max(train.patience, math.ceil(train.patience * epochs / train.max_epochs))
+        return {"max_epochs": epochs, "patience": patience}
 
 
 @dataclasses.dataclass(frozen=True)

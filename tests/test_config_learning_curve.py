@@ -34,15 +34,16 @@ def test_a_small_size_trains_for_more_epochs_to_take_min_steps():
     from jettag.settings import BuildSettings, TrainSettings
 
     curve = LearningCurveSettings.create(min_steps=500)
-    train = TrainSettings.create(max_epochs=5, batch_size=256)
+    train = TrainSettings.create(max_epochs=5, batch_size=256, patience=3)
     copied = BuildSettings.create(augment={"copies": 1})
-    # 1000 jets and their copies: 8 batches an epoch, so 63 epochs for 500 steps
-    assert curve.max_epochs(1000, copied, train) == 63
+    # 1000 jets and their copies: 8 batches an epoch, so 63 epochs for 500 steps; early stopping waits
+    # 63/5 times the 3 epochs
+    assert curve.train_at(1000, copied, train) == {"max_epochs": 63, "patience": 38}
     # without copies 4 batches an epoch
-    assert curve.max_epochs(1000, BuildSettings.create(), train) == 125
-    # 30 000 jets and their copies take 235 steps an epoch: train.max_epochs is already more than enough
-    assert curve.max_epochs(30000, copied, train) == 5
-    assert LearningCurveSettings.create(min_steps=0).max_epochs(1000, copied, train) == 5
+    assert curve.train_at(1000, BuildSettings.create(), train) == {"max_epochs": 125, "patience": 75}
+    # 30 000 jets and their copies take 235 steps an epoch: the train section is already enough
+    assert curve.train_at(30000, copied, train) == {"max_epochs": 5, "patience": 3}
+    assert LearningCurveSettings.create(min_steps=0).train_at(1000, copied, train)["max_epochs"] == 5
 
 
 @pytest.mark.parametrize(

@@ -52,11 +52,12 @@ def test_the_shipped_learning_curve_is_planned_through_the_slurm_profile_with_gp
     assert all("slurm_partition=gpu" in job and "gpu=1" in job and "runtime=240" in job for job in trainings)
     # every size takes at least learning_curve.min_steps (500) optimizer steps: 1000 jets and their
     # augmented copies make 8 batches of 256, so 63 epochs; from 30 000 jets on, the main job's 5
-    pattern = r"n(\d+)/train/\w+/seed\d.*?\"max_epochs\":(\d+)"
-    epochs: dict[int, set[int]] = {}
-    for size, value in re.findall(pattern, planned.stdout):
-        epochs.setdefault(int(size), set()).add(int(value))
-    assert epochs == {1000: {63}, 3000: {21}, 10000: {7}, 30000: {5}, 100000: {5}}
+    # and early stopping waits as many steps as the main job's 3 epochs
+    pattern = r"n(\d+)/train/\w+/seed\d.*?\"max_epochs\":(\d+),.*?\"patience\":(\d+)"
+    epochs: dict[int, set[tuple[int, int]]] = {}
+    for size, value, patience in re.findall(pattern, planned.stdout):
+        epochs.setdefault(int(size), set()).add((int(value), int(patience)))
+    assert epochs == {1000: {(63, 38)}, 3000: {(21, 13)}, 10000: {(7, 5)}, 30000: {(5, 3)}, 100000: {(5, 3)}}
 
 
 def test_a_size_beyond_the_generated_training_jets_stops_before_any_job(tmp_path):

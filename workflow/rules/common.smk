@@ -143,14 +143,15 @@ def learning_curve_evaluations():
 
 
 def learning_curve_train_settings(wildcards):
-    """The train stage's --settings at one learning-curve size: the configuration's, with the epochs that
-    give at least learning_curve.min_steps optimizer steps (LearningCurveSettings.max_epochs)."""
+    """The train stage's --settings at one learning-curve size: the configuration's, with the epochs (and
+    the early-stopping patience) that give at least learning_curve.min_steps optimizer steps
+    (LearningCurveSettings.train_at)."""
     curve = LearningCurveSettings.from_config(config)
-    epochs = curve.max_epochs(
+    changes = curve.train_at(
         int(wildcards.size), BuildSettings.from_config(config), TrainSettings.from_config(config)
     )
     values = json.loads(stage_settings(TrainSettings))
-    values["train"] = {**values["train"], "max_epochs": epochs}
+    values["train"] = {**values["train"], **changes}
     return json.dumps(values, separators=(",", ":"), sort_keys=True)
 
 
