@@ -155,15 +155,15 @@ def paired_differences(
             _check(labels, run)
     keys = [f"{e:g}" for e in efficiencies]
 
-    def medians(pick: np.ndarray | None) -> dict[str, dict[str, float | None]]:
+    def medians(pick: np.ndarray | None) -> dict[str, tuple[float, dict[str, float | None]]]:
+        """Per tagger: the median AUC over seeds, and per signal efficiency the median rejection."""
         out = {}
         for name, runs in scores.items():
             jets = labels if pick is None else labels[pick]
             points = [_point(jets, run if pick is None else run[pick], efficiencies) for run in runs]
-            out[name] = {"auc": float(np.median([p["auc"] for p in points]))}
-            for key in keys:
-                # as in the report's table (:func:`spread`): the median of the bounded trainings
-                out[name][key] = spread([p["rejection"][key] for p in points])["median"]
+            # as in the report's table (:func:`spread`): a rejection's median over the bounded trainings
+            rejections = {key: spread([p["rejection"][key] for p in points])["median"] for key in keys}
+            out[name] = (float(np.median([p["auc"] for p in points])), rejections)
         return out
 
     nominal = medians(None)
@@ -187,14 +187,14 @@ def paired_differences(
             if a == b:
                 continue
             entry: dict[str, Any] = {
-                "auc": nominal[a]["auc"] - nominal[b]["auc"],
-                "auc_error": std([r[a]["auc"] - r[b]["auc"] for r in resampled]),
-                "rejection": {k: difference(nominal[a][k], nominal[b][k]) for k in keys},
+                "auc": nominal[a][0] - nominal[b][0],
+                "auc_error": std([r[a][0] - r[b][0] for r in resampled]),
+                "rejection": {k: difference(nominal[a][1][k], nominal[b][1][k]) for k in keys},
                 "rejection_error": {},
                 "n_resamples": n_resamples,
             }
             for k in keys:
-                sample = [difference(r[a][k], r[b][k]) for r in resampled]
+                sample = [difference(r[a][1][k], r[b][1][k]) for r in resampled]
                 entry["rejection_error"][k] = std([v for v in sample if v is not None])
             result.setdefault(a, {})[b] = entry
     return result
