@@ -4,9 +4,11 @@ Every jet of the training split gets a key from a hash of its ingest file's name
 that file (:func:`jettag.ingest.split.jet_uniform`, salted apart from the hash that chose its split).
 Ordered by key, the jets are one fixed shuffled order of the split, and the subset of ``size`` jets is the
 first ``size`` of that order: the subset of 1000 jets lies inside that of 3000, and neither changes when
-the shards are listed in another order or read in other chunks. A subset is written in the order of the
-shards it comes from, each shard's jets in their own order (training shuffles them), as record batches of
-at most ``chunk_size`` jets; its summary counts the jets read, kept and left out by shard.
+the shards are listed in another order or read in other chunks. A subset is written in that shuffled
+order, as record batches of at most ``chunk_size`` jets, so that every stretch of the file holds the
+classes in the subset's proportions whatever order the shards came in (ingest shards are often one class
+each: a file of top jets, then one of QCD); its summary counts the jets read, kept and left out by shard.
+The subset is held in memory while it is put in order (about 3 kB a jet).
 """
 
 from __future__ import annotations
@@ -86,7 +88,8 @@ def subset_train_split(
 
     counts = split_counts(label_names)
     by_shard: dict[str, dict[str, int]] = {}
-    buffered: list[ak.Array] = []
+    selected: list[ak.Array] = []
+    selected_keys: list[np.ndarray] = []
     writer = ShardWriter(output_dir / "train.arrow")
     try:
         for i, shard in enumerate(paths):
@@ -97,15 +100,18 @@ def subset_train_split(
             start = 0
             for jets in iterate_shard(shard):
                 mask = keep[start : start + len(jets)]
-                start += len(jets)
                 if mask.any():
-                    buffered.append(jets[mask])
+                    selected.append(jets[mask])
+                    selected_keys.append(keys[i][start : start + len(jets)][mask])
                     add_counts(counts, ak.to_numpy(jets.label[mask]), label_names)
-                if sum(len(b) for b in buffered) >= chunk_size:
-                    _flush(writer, buffered, chunk_size)
+                start += len(jets)
             if start != len(keep):
                 raise ValueError(f"{shard}: {start} jets read, but its entry column has {len(keep)}")
-        _flush(writer, buffered, chunk_size, final=True)
+        # in the fixed shuffled order (ties, most improbable, to the shard listed first)
+        subset = ak.concatenate(selected) if len(selected) > 1 else selected[0]
+        subset = subset[np.argsort(np.concatenate(selected_keys), kind="stable")]
+        for begin in range(0, len(subset), chunk_size):
+            writer.write(subset[begin : begin + chunk_size])
     except BaseException:
         writer.abort()
         (output_dir / "summary.json").unlink(missing_ok=True)
@@ -127,17 +133,3 @@ def subset_train_split(
     write_text_atomically(output_dir / "summary.json", json.dumps(result, indent=2) + "\n")
     log.info("training subset of %d jets from %d in %d shard(s)", counts["jets"], total, len(paths))
     return result
-
-
-def _flush(writer: ShardWriter, buffered: list[ak.Array], chunk_size: int, final: bool = False) -> None:
-    """Write the buffered jets as record batches of ``chunk_size``, keeping a short tail unless ``final``."""
-    if not buffered:
-        return
-    jets = ak.concatenate(buffered) if len(buffered) > 1 else buffered[0]
-    buffered.clear()
-    start = 0
-    while len(jets) - start >= chunk_size or (final and start < len(jets)):
-        writer.write(jets[start : start + chunk_size])
-        start += chunk_size
-    if start < len(jets):
-        buffered.append(jets[start:])

@@ -9,6 +9,9 @@ Training (``shuffle=True``):
 - The units are dealt to the ranks, then to each rank's data-loader workers, balancing jets (the largest
   unit goes to the part with the fewest jets so far). A (rank, worker) stream keeps its units in every
   epoch; their order and the batches change.
+- Units are record batches cut to at most ``shuffle_buffer / UNITS_PER_BUFFER`` jets (a batch at the
+  least), so that a buffer is filled from many places of the split: a shard written in class order (one
+  class, then the other) still gives batches of both classes.
 - Each epoch a stream reads its units in an order drawn from ``(seed, epoch, rank, worker)`` into a
   buffer; once the buffer holds ``shuffle_buffer`` jets they are cut into full batches, by length within
   each class (:func:`jettag.features.sequences.length_buckets` with the labels, so every batch holds the
@@ -45,7 +48,10 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from jettag.features.sequences import length_buckets
 from jettag.train.arrays import Arrays, ShardReader, SplitLayout, Unit, concatenate, split_units
 
-__all__ = ["ShardStream", "StreamLoader", "deal", "rank_rows"]
+__all__ = ["UNITS_PER_BUFFER", "ShardStream", "StreamLoader", "deal", "rank_rows"]
+
+#: the fewest units a full shuffle buffer is filled from (units are cut to fit), whatever the record batches
+UNITS_PER_BUFFER = 32
 
 
 def deal(units: Sequence[Unit], parts: int) -> list[list[Unit]]:
@@ -80,8 +86,9 @@ class ShardStream(IterableDataset):
 
     ``shuffle=True`` makes training batches (length buckets for sequences when ``bucket``), reshuffled
     each epoch (:meth:`set_epoch`); ``shuffle=False`` evaluation batches in file order. ``chunk_size``
-    cuts record batches into units of at most that many jets (None: as the build stage wrote them; they
-    are cut finer anyway when there are fewer units than streams). ``max_length`` cuts sequences.
+    cuts record batches into units of at most that many jets (None: ``shuffle_buffer / UNITS_PER_BUFFER``
+    or a batch, whichever is more; they are cut finer anyway when there are fewer units than streams).
+    ``max_length`` cuts sequences.
     ``len()`` is the number of batches this rank yields an epoch.
     """
 
@@ -127,6 +134,8 @@ class ShardStream(IterableDataset):
 
     def _plan_training(self, layout: SplitLayout, chunk_size: int | None) -> None:
         streams = self.world_size * self.n_streams
+        if chunk_size is None:
+            chunk_size = max(self.batch_size, self.shuffle_buffer // UNITS_PER_BUFFER)
         units = split_units(layout.units, chunk_size)
         if len(units) < streams:
             units = split_units(units, max(1, layout.n_jets // streams))

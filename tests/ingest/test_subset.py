@@ -1,5 +1,5 @@
 """The learning curve's training sets (jettag subset-train): the first N jets of one fixed shuffled order of
-the ingested training split, nested, in the shards' order, every jet counted, and a size the split cannot
+the ingested training split, nested, written in that order, every jet counted, and a size the split cannot
 give refused with the numbers."""
 
 from __future__ import annotations
@@ -38,11 +38,10 @@ def test_smaller_subsets_lie_inside_larger_ones_in_the_same_order(train, tmp_pat
         subsets[size] = jets_of(tmp_path / f"n{size}" / "train.arrow")
         assert len(subsets[size]) == len(set(subsets[size])) == size
     for small, large in ((50, 150), (150, total)):
-        assert set(subsets[small]) < set(subsets[large])
-        # the same jets in the same order: the larger subset, with the jets the smaller one lacks taken out
-        assert [jet for jet in subsets[large] if jet in set(subsets[small])] == subsets[small]
-    # the whole split is every jet, in the shards' order
-    assert subsets[total] == [jet for shard in shards for jet in jets_of(shard)]
+        # the smaller subset is the start of the larger one: the same jets, in the same order
+        assert subsets[large][:small] == subsets[small]
+    # the whole split is every jet
+    assert sorted(subsets[total]) == sorted(jet for shard in shards for jet in jets_of(shard))
 
 
 def test_a_subset_is_the_first_jets_of_the_fixed_shuffled_order(train, tmp_path):
@@ -57,16 +56,24 @@ def test_a_subset_is_the_first_jets_of_the_fixed_shuffled_order(train, tmp_path)
             entries.tolist(),
             strict=True,
         )
-    first = {(label, entry) for _, label, entry in sorted(keys)[:80]}
+    first = [(label, entry) for _, label, entry in sorted(keys)[:80]]
     subset_train_split(shards, 80, tmp_path / "a", summary)
-    assert set(jets_of(tmp_path / "a" / "train.arrow")) == first
+    written = jets_of(tmp_path / "a" / "train.arrow")
+    # the first 80 jets of the order, written in that order
+    assert written == first
     # a shuffled order, not the first entries of each file: the chosen entries spread over the files
     entries = np.array([entry for _, entry in first])
     spread = max(np.ptp([entry for _, _, entry in keys]), 1)
     assert np.ptp(entries) > 0.8 * spread
-    # listed the other way round, the shards give the same jets (in their new order)
+    # the shards hold one class each, top first; the file mixes them from its start: each half holds
+    # the subset's fraction of top jets within four binomial standard deviations
+    labels = np.array([label for label, _ in written])
+    fraction = labels.mean()
+    for half in (labels[:40], labels[40:]):
+        assert abs(half.mean() - fraction) < 4 * np.sqrt(fraction * (1 - fraction) / 40)
+    # listed the other way round, the shards give the same file
     subset_train_split(list(reversed(shards)), 80, tmp_path / "b", summary)
-    assert set(jets_of(tmp_path / "b" / "train.arrow")) == first
+    assert jets_of(tmp_path / "b" / "train.arrow") == written
 
 
 def test_every_jet_is_counted_and_the_summary_is_the_subsets_dataset(train, tmp_path):

@@ -95,6 +95,22 @@ def test_a_training_stream_yields_every_jet_once_an_epoch_in_length_buckets(buil
     assert waste(whole[True]) < 0.5 * waste(whole[False])
 
 
+def test_batches_mix_the_classes_of_shards_written_one_class_at_a_time(built, train_jets):
+    # the training shards hold one class each, in record batches of up to 150 jets; a buffer of 10
+    # batches is filled from at least 10 places of the split, so no batch comes from one record batch
+    labels = np.array(list(train_jets.values()))
+    fraction = labels.mean()
+    loader = StreamLoader(module(built, shuffle_buffer=10 * BATCH, bucket=False).train_stream())
+    batches = [batch["label"].numpy() for batch in epoch_of(loader, 0) if len(batch["label"]) == BATCH]
+    single = sum(len(np.unique(batch)) == 1 for batch in batches)
+    assert single <= 0.05 * len(batches)
+    # the batches' signal fractions scatter about the split's as units of 32 random jets allow: the
+    # scatter of 32 jets drawn from a mix of 10 units, well under the 0.5 of one-class batches
+    spread = np.std([batch.mean() for batch in batches])
+    assert spread < 0.25
+    assert abs(np.mean([batch.mean() for batch in batches]) - fraction) < 0.1
+
+
 @pytest.mark.parametrize(("world_size", "workers"), [(1, 2), (2, 0), (2, 2)])
 def test_ranks_and_workers_each_read_their_own_jets(built, train_jets, world_size, workers):
     layout = scan_split([built / "train" / "sequences.arrow"], "sequence")
