@@ -45,7 +45,9 @@ made a function of ``(seed, epoch)`` alone: the data order of an epoch is drawn 
 first batch of every epoch. The epoch being killed is lost and trained again.
 
 A ``last.ckpt`` that cannot be resumed (cut short, not a checkpoint, or written for another model: a
-changed size, another configuration, other input features) is never loaded, nor deleted: it is moved
+changed size, another configuration, other input features; or by a run of another seed, other training
+settings or other inputs, as ``run.json`` beside it records them: a job rerun because its settings
+changed starts over, it never continues the run it replaces) is never loaded, nor deleted: it is moved
 with everything else of its run (``best.ckpt``, ``logs/``, ``model.pt``, ...) into a new
 ``abandoned-<n>/`` beside it, with ``reason.txt``; the log names the file and the reason, and the
 training starts over from epoch 0 as a fresh run of the same seed would.
@@ -191,8 +193,25 @@ class EpochSeed(Callback):
 #: what a checkpoint of a training holds besides the network's tensors
 _TRAINING_KEYS = ("epoch", "global_step", "loops", "callbacks", "optimizer_states")
 
+#: the train settings a resumed run must share with the run that wrote its checkpoint: those that shape
+#: the training's course (the others, threads, devices, the model list, only say where and how fast)
+_RESUME_SETTINGS = (
+    "max_epochs",
+    "patience",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "schedule",
+    "gradient_clip_val",
+    "bucket",
+    "streaming",
+    "shuffle_buffer",
+    "precision",
+)
+
 #: what :func:`train_model` writes into its output directory: a run that is given up moves all of it
 _RUN_FILES = (
+    "run.json",
     "last.ckpt",
     "best.ckpt",
     "model.pt",
@@ -251,13 +270,48 @@ def resume_problem(last: Path, module: TaggerModule) -> str | None:
     return None
 
 
-def _resumable(output_dir: Path, module: TaggerModule) -> bool:
+def _run_identity(settings: TrainSettings, seed: int, build_info: dict[str, Any] | None) -> dict[str, Any]:
+    """What a checkpoint's run must share with this one to be resumed (``run.json``): the seed, the train
+    settings that shape its course, and the inputs' build settings."""
+    # without a schedule a run may be resumed to train longer; a schedule's course depends on max_epochs
+    keys = [key for key in _RESUME_SETTINGS if key != "max_epochs" or settings.schedule != "none"]
+    identity = {"seed": seed, "train": {key: getattr(settings, key) for key in keys}}
+    result: dict[str, Any] = json.loads(json.dumps(identity | {"inputs": build_info or {}}, default=str))
+    return result
+
+
+def _identity_problem(path: Path, identity: dict[str, Any]) -> str | None:
+    """Why the run recorded in ``path`` (``run.json``) is another than ``identity``; None when it is this
+    one, or when the checkpoint has no record (written before runs were recorded)."""
+    if not path.is_file():
+        return None
+    try:
+        recorded = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        return f"its run record {path.name} cannot be read ({err})"
+    if recorded == identity:
+        return None
+    changed = []
+    for section in ("seed", "train", "inputs"):
+        there, here = recorded.get(section), identity[section]
+        if isinstance(here, dict) and isinstance(there, dict):
+            changed += [
+                f"{section}.{key} {there.get(key)!r} there, {here.get(key)!r} here"
+                for key in sorted(set(there) | set(here))
+                if there.get(key) != here.get(key)
+            ]
+        elif there != here:
+            changed.append(f"{section} {there!r} there, {here!r} here")
+    return f"it was written by another run ({'; '.join(changed)})"
+
+
+def _resumable(output_dir: Path, module: TaggerModule, identity: dict[str, Any]) -> bool:
     """Whether ``output_dir/last.ckpt`` exists and can be resumed; one that cannot is set aside (by global
     rank 0; every rank sees that it cannot, or that it has gone, and starts over alike)."""
     last = output_dir / "last.ckpt"
     if not last.exists():
         return False
-    problem = resume_problem(last, module)
+    problem = resume_problem(last, module) or _identity_problem(output_dir / "run.json", identity)
     if problem is None:
         return True
     if getattr(rank_zero_only, "rank", 0) == 0:
@@ -296,10 +350,12 @@ def train_model(
     supports it) and cuDNN's flags are those of :func:`jettag.train.accelerator.accelerator_plan`.
     Early stopping watches ``val/loss`` with ``patience`` epochs. If ``output_dir/last.ckpt`` exists the
     run resumes from it (optimiser, schedule, epoch, early stopping and best checkpoint included) and trains
-    up to ``max_epochs`` in all; every epoch's randomness comes from ``(seed, epoch)``, so a run killed and
-    resumed ends as the uninterrupted one. A ``last.ckpt`` that cannot be resumed (:func:`resume_problem`)
-    is moved with the rest of its run into ``output_dir/abandoned-<n>/``, with a warning naming it and why,
-    and the run starts over (see the module docstring).
+    up to ``max_epochs`` in all (another ``max_epochs`` than the checkpoint's run had is resumed only with
+    ``schedule: none``: a schedule's course depends on it); every epoch's randomness comes from
+    ``(seed, epoch)``, so a run killed and resumed ends as the uninterrupted one. A ``last.ckpt`` that
+    cannot be resumed (:func:`resume_problem`, or of another run than ``run.json`` records) is moved with
+    the rest of its run into ``output_dir/abandoned-<n>/``, with a warning naming it and why, and the run
+    starts over (see the module docstring).
 
     ``standardisation`` (the build stage's JSON) and ``build_info`` (e.g. ``ordering``, ``max_length``,
     the image spec) are copied into ``artefact.json`` so the inputs can be rebuilt for inference.
@@ -371,7 +427,10 @@ def train_model(
     interactive = sys.stderr.isatty()  # a progress bar in a terminal, one plain line an epoch in batch jobs
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     last = output_dir / "last.ckpt"
-    resumed = _resumable(output_dir, module)
+    identity = _run_identity(settings, seed, build_info)
+    resumed = _resumable(output_dir, module, identity)
+    if not resumed and getattr(rank_zero_only, "rank", 0) == 0:
+        write_text_atomically(output_dir / "run.json", json.dumps(identity, indent=2) + "\n")
     start = time.perf_counter()
     try:
         with warnings.catch_warnings(), plan.backend():

@@ -201,6 +201,24 @@ REASONS = {
 }
 
 
+def test_a_run_of_other_training_settings_is_never_continued(built, reference, tmp_path, caplog):
+    # the finished reference run: the same network, seed and inputs; a job rerun because train.lr changed
+    # must start over, not continue (here: simply keep, finished) the run it replaces
+    out = tmp_path / "run"
+    shutil.copytree(reference(True), out)
+    recorded = json.loads((out / "run.json").read_text())
+    with caplog.at_level(logging.WARNING, logger="jettag.train.fit"):
+        result = fit(
+            TINY_GRU, sequences(built), out, seed=SEED, max_epochs=EPOCHS, accelerator="cpu", lr=1e-3
+        )
+    assert not result["resumed"]
+    assert result["epochs_trained"] == EPOCHS
+    lr = recorded["train"]["lr"]
+    assert f"it was written by another run (train.lr {lr!r} there, 0.001 here)" in caplog.text
+    assert (out / "abandoned-1" / "run.json").read_text() == json.dumps(recorded, indent=2) + "\n"
+    assert json.loads((out / "run.json").read_text())["train"]["lr"] == 1e-3
+
+
 @pytest.mark.parametrize("how", ["truncated", "garbage", "smaller", "reconfigured"])
 def test_a_last_checkpoint_that_cannot_be_resumed_is_set_aside_and_the_run_starts_over(
     built, model_file, reference, other_run, tmp_path, how, caplog
