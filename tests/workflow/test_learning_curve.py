@@ -87,7 +87,9 @@ def test_the_learning_curve_trains_every_tagger_at_every_size_and_reports_the_cu
         "train": {**smoke["train"], "models": ["rnn", "bdt"], "model_dir": str(tiny_rnn(tmp_path / "models")),
                   "max_epochs": 3},
         "evaluate": {"bootstrap": 0},
-        "learning_curve": {"sizes": SIZES, "seeds": [1]},
+        # 200 jets (the smoke configuration makes no copies) are 7 batches of 32: 60 steps take 9 epochs,
+        # not the 3 of max_epochs, and early stopping waits 15 instead of 5
+        "learning_curve": {"sizes": SIZES, "seeds": [1], "min_steps": 60},
     }  # fmt: skip
     path = tmp_path / "learning_curve.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -108,6 +110,8 @@ def test_the_learning_curve_trains_every_tagger_at_every_size_and_reports_the_cu
     for n in SIZES:
         subset = json.loads((out / f"n{n}" / "ingest" / "summary.json").read_text())["subset"]
         assert subset["jets_out"] == n
+    epochs = json.loads((out / "n200" / "train" / "rnn" / "seed1" / "artefact.json").read_text())["settings"]
+    assert (epochs["max_epochs"], epochs["patience"]) == (9, 15)
     # the same test jets at every size
     tests = [read_shard(out / f"n{n}" / "build" / "test" / "highlevel.arrow") for n in SIZES]
     np.testing.assert_array_equal(tests[0].jet_pt, tests[1].jet_pt)
