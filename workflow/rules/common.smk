@@ -3,7 +3,6 @@ stage's settings as one value (the validated section as JSON, jettag.settings), 
 settings change."""
 
 import glob
-import json
 import os
 from pathlib import Path
 
@@ -150,9 +149,7 @@ def learning_curve_train_settings(wildcards):
     changes = curve.train_at(
         int(wildcards.size), BuildSettings.from_config(config), TrainSettings.from_config(config)
     )
-    values = json.loads(stage_settings(TrainSettings))
-    values["train"] = {**values["train"], **changes}
-    return json.dumps(values, separators=(",", ":"), sort_keys=True)
+    return settings_json({**config, "train": {**config["train"], **changes}}, TrainSettings)
 
 
 def learning_curve_shards(wildcards):
