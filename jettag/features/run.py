@@ -146,7 +146,8 @@ def build_split(
                     + ("" if summary else "; a multi-class build needs the ingest summary (--ingest-summary)")
                 )
             if keep_fraction is not None:
-                u = jet_uniform(shard.parent.name + "/balance", ak.to_numpy(jets.entry))
+                # jet_uniform keys on the last path component: the shard's folder names the sample
+                u = jet_uniform(f"{shard.parent.name}.balance", ak.to_numpy(jets.entry))
                 keep = u < keep_fraction[label]
                 counts["dropped"]["class_balance"] += int((~keep).sum())
                 jets, label = jets[keep], label[keep]

@@ -95,3 +95,26 @@ def test_class_balance_drops_are_counted(ingested, tmp_path):
     assert result["jets_in"] == result["jets_out"] + result["dropped"]["class_balance"]
     assert result["dropped"]["class_balance"] > 0
     assert abs(result["signal"] - result["background"]) < 0.25 * result["background"]
+
+
+def test_class_balance_draws_each_sample_on_its_own(ingested, tmp_path):
+    """Two samples whose jets share entry numbers lose different jets, not the same entries twice."""
+    shards, summary = ingested
+    signal, background = shards["train"][0], shards["train"][1]
+    jets = read_shard(background)
+    twins = [tmp_path / name / "train.arrow" for name in ("QCD_a", "QCD_b")]
+    for path in twins:
+        with ShardWriter(path) as writer:
+            writer.write(jets)
+    counts = json.loads(summary.read_text())
+    counts["splits"]["train"]["background"] = 2 * len(jets)
+    counts["splits"]["train"]["signal"] = len(jets)
+    fake_summary = tmp_path / "summary.json"
+    fake_summary.write_text(json.dumps(counts))
+    settings = BuildSettings.create(balance=True, chunk_size=10_000)
+    fit_standardisation([signal, *twins], settings, tmp_path / "std.json")
+    build_split("train", twins, tmp_path / "std.json", settings, tmp_path / "out", fake_summary)
+    kept = read_shard(tmp_path / "out" / "sequences.arrow")
+    _, times = np.unique(ak.to_numpy(kept.entry), return_counts=True)
+    # half of each sample is kept: with independent draws about half the kept entries are kept once
+    assert np.mean(times == 1) > 0.3
