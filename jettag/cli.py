@@ -214,6 +214,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-dir", required=True, help="directory for bdt.json and artefact.json")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--threads", type=int, default=1, help="CPU threads for scikit-learn's fit")
+    p.add_argument(
+        "--model",
+        help="the BDT's model file (kind: bdt and HistGradientBoostingClassifier arguments, e.g. "
+        "configs/models/bdt.yaml or a search's best.yaml); default: jettag's arguments",
+    )
     p.set_defaults(func=_run_train_bdt)
 
 
@@ -227,7 +232,7 @@ def _run_train(args: argparse.Namespace) -> None:
 def _run_train_bdt(args: argparse.Namespace) -> None:
     from jettag.train.bdt import train_bdt_run
 
-    metrics = train_bdt_run(args.build_dir, args.output_dir, args.seed, args.threads)
+    metrics = train_bdt_run(args.build_dir, args.output_dir, args.seed, args.threads, args.model)
     log.info("bdt seed %d: %s", args.seed, metrics)
 
 

@@ -336,6 +336,16 @@ class TrainSettings(Settings):
     streaming: bool
     shuffle_buffer: int
 
+    def for_model(self, spec: Mapping[str, Any]) -> TrainSettings:
+        """These settings with the ``train`` keys of a (validated) model configuration ``spec`` in place
+        of the configuration's: a tagger's own learning rate, batch size and so on (its model file)."""
+        own = spec.get("train") or {}
+        if not own:
+            return self
+        # the schema's reading of the values (text such as "2e-3" as a number), as the configuration's
+        checked = validate_schema({"train": dict(own)}, source=f"model {spec.get('name')!r}")["train"]
+        return type(self).from_dict(self.to_dict() | {key: checked[key] for key in own})
+
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateSettings(Settings):

@@ -5,6 +5,7 @@ Flow Network and weaver-core's ParticleNet over the set of constituents, and the
 from jettag.models.cnn import ImageCNN
 from jettag.models.config import (
     MODEL_KINDS,
+    MODEL_TRAIN_KEYS,
     build_model,
     load_model_config,
     n_parameters,
@@ -17,6 +18,7 @@ from jettag.models.recurrent import CELLS, READOUTS, RecurrentTagger
 __all__ = [
     "CELLS",
     "MODEL_KINDS",
+    "MODEL_TRAIN_KEYS",
     "READOUTS",
     "ImageCNN",
     "ParticleCloudTagger",

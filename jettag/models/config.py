@@ -7,6 +7,12 @@ weaver-core's ParticleNet, from the ``reference`` extra). The defaults come from
 signatures, so a file and a direct Python call agree. The data decide the rest: the number of input
 features, of classes, the image size, and for ParticleNet which features are its points and their
 standardisation are arguments of :func:`build_model`, never config keys.
+
+A model file may also hold ``train``: the tagger's own values of the keys of the configuration's ``train``
+section that shape one network's optimisation (:data:`MODEL_TRAIN_KEYS`: learning rate, weight decay,
+batch size, schedule, gradient clipping), which take the place of the configuration's for this tagger
+alone (:meth:`jettag.settings.TrainSettings.for_model`); ``snakemake tune`` writes them into the
+``best.yaml`` of a search that chose them.
 """
 
 from __future__ import annotations
@@ -23,12 +29,19 @@ from jettag.models.cnn import ImageCNN
 from jettag.models.particlenet import POINT_FEATURES, ParticleCloudTagger
 from jettag.models.pfn import ParticleFlowNetwork
 from jettag.models.recurrent import ACTIVATIONS, CELLS, NONLINEARITIES, READOUTS, RecurrentTagger
-from jettag.schema import ConfigError, read_yaml
+from jettag.schema import ConfigError, read_yaml, schema_problems
 
 if TYPE_CHECKING:
     from jettag.standardisation import Standardisation
 
-__all__ = ["MODEL_KINDS", "build_model", "load_model_config", "n_parameters", "validate_model_config"]
+__all__ = [
+    "MODEL_KINDS",
+    "MODEL_TRAIN_KEYS",
+    "build_model",
+    "load_model_config",
+    "n_parameters",
+    "validate_model_config",
+]
 
 #: model kinds and the class each builds
 _CLASSES: dict[str, type[nn.Module]] = {
@@ -38,6 +51,8 @@ _CLASSES: dict[str, type[nn.Module]] = {
     "particlenet": ParticleCloudTagger,
 }
 MODEL_KINDS = tuple(_CLASSES)
+#: keys of the ``train`` section a model file may set for its tagger alone
+MODEL_TRAIN_KEYS = ("lr", "weight_decay", "batch_size", "schedule", "gradient_clip_val")
 
 #: a check returns what is wrong with a value, or None
 _Check = Callable[[Any], str | None]
@@ -176,9 +191,11 @@ def _problems(spec: dict[str, Any]) -> list[str]:
         problems.append(f"model config key 'kind' must be one of {', '.join(MODEL_KINDS)}, got {kind!r}")
         return problems
     schema = _SCHEMAS[kind]
-    known = ["name", "kind", *schema]
+    known = ["name", "kind", *schema, "train"]
     for key in spec:
-        if key not in known:
+        if key == "train":
+            problems.extend(_train_problems(spec[key]))
+        elif key not in known:
             hint = difflib.get_close_matches(str(key), known, n=1)
             suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
             problems.append(
@@ -193,6 +210,23 @@ def _problems(spec: dict[str, Any]) -> list[str]:
             problems.append(f"model config key 'identity_init' applies to cell 'rnn' only, not to {cell!r}")
         if spec.get("nonlinearity", "tanh") != "tanh" and cell != "rnn":
             problems.append(f"model config key 'nonlinearity' applies to cell 'rnn' only, not to {cell!r}")
+    return problems
+
+
+def _train_problems(train: Any) -> list[str]:
+    """What is wrong with a model file's ``train`` mapping: keys outside :data:`MODEL_TRAIN_KEYS`, values
+    the configuration schema refuses."""
+    if not isinstance(train, dict):
+        return [f"model config key 'train' must be a mapping of train keys, got {train!r}"]
+    problems = [
+        f"model config key 'train.{key}' cannot be set per model (the keys a model file may set: "
+        f"{', '.join(MODEL_TRAIN_KEYS)}; the others belong to the configuration's train section)"
+        for key in train
+        if key not in MODEL_TRAIN_KEYS
+    ]
+    if not problems:
+        _, refused = schema_problems({"train": dict(train)})
+        problems = [f"model config key 'train': {problem}" for problem in refused]
     return problems
 
 

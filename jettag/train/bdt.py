@@ -39,6 +39,10 @@ Of a multi-class BDT: ``link`` ``"softmax"``, ``baseline`` one number per class,
 n_classes).
 
 Categorical splits (``is_categorical``) are not exported; the high-level features are all numerical.
+
+The BDT's model file (``configs/models/bdt.yaml`` when ``train.model_dir`` has one; ``snakemake tune``
+writes it as the BDT's ``best.yaml``) holds ``name``, ``kind: bdt`` and classifier arguments that take the
+place of :data:`DEFAULT_PARAMS` (:func:`load_bdt_config`).
 """
 
 from __future__ import annotations
@@ -60,10 +64,21 @@ from jettag.artefact import write_artefact
 from jettag.features.run import load_highlevel
 from jettag.jetclass import BINARY_LABEL_NAMES, HIGH_LEVEL_FEATURES
 from jettag.metrics import one_vs_background
+from jettag.schema import ConfigError, read_yaml
 from jettag.shards import write_text_atomically
 from jettag.trees import FORMAT, NODE_FIELDS
 
-__all__ = ["DEFAULT_PARAMS", "REFUSED_PARAMS", "export_trees", "fit_bdt", "train_bdt", "train_bdt_run"]
+__all__ = [
+    "DEFAULT_PARAMS",
+    "REFUSED_PARAMS",
+    "bdt_arguments",
+    "export_trees",
+    "fit_bdt",
+    "is_bdt_config",
+    "load_bdt_config",
+    "train_bdt",
+    "train_bdt_run",
+]
 
 #: classifier settings unless overridden through ``train_bdt(**params)``
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -78,6 +93,45 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 #: set by train_bdt itself (seed; the given val split, never a fraction of train; numerical features only)
 REFUSED_PARAMS = ("validation_fraction", "random_state", "categorical_features")
+
+
+def bdt_arguments() -> dict[str, Any]:
+    """The BDT's arguments as jettag trains it: scikit-learn's defaults under jettag's own."""
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(HistGradientBoostingClassifier).parameters.items()
+    }
+    return defaults | DEFAULT_PARAMS
+
+
+def is_bdt_config(path: str | Path) -> bool:
+    """Whether ``path`` is a BDT model file (``kind: bdt``) rather than a network's."""
+    raw = read_yaml(path, "model configuration")
+    return isinstance(raw, dict) and raw.get("kind") == "bdt"
+
+
+def load_bdt_config(path: str | Path) -> dict[str, Any]:
+    """The classifier arguments of a BDT model file (``name``, ``kind: bdt`` and arguments of
+    ``HistGradientBoostingClassifier``), checked by scikit-learn; a :class:`ConfigError` names the file and
+    every bad key."""
+    raw = read_yaml(path, "model configuration")
+    if not isinstance(raw, dict) or raw.get("kind") != "bdt":
+        raise ConfigError(f"{path}: a BDT model file is a mapping with kind: bdt")
+    arguments = {key: value for key, value in raw.items() if key not in ("name", "kind")}
+    known = sorted(set(bdt_arguments()) - set(REFUSED_PARAMS))
+    problems = [
+        f"model config key '{key}' is not an argument of the BDT that can be set (known: {', '.join(known)})"
+        for key in arguments
+        if key not in known
+    ]
+    if not problems:
+        try:
+            HistGradientBoostingClassifier(**(DEFAULT_PARAMS | arguments))._validate_params()
+        except (ValueError, TypeError) as err:
+            problems.append(str(err))
+    if problems:
+        raise ConfigError(f"{path}: invalid BDT configuration\n  - " + "\n  - ".join(problems))
+    return arguments
 
 
 def export_trees(model: HistGradientBoostingClassifier, features: Sequence[str]) -> dict[str, Any]:
@@ -253,10 +307,16 @@ def train_bdt(
 
 
 def train_bdt_run(
-    build_dir: str | Path, output_dir: str | Path, seed: int, threads: int = 1
+    build_dir: str | Path,
+    output_dir: str | Path,
+    seed: int,
+    threads: int = 1,
+    model: str | Path | None = None,
 ) -> dict[str, Any]:
     """The train stage for the BDT and one seed: fit on the build stage's ``build_dir`` (its training and
-    validation ``highlevel.arrow``, with the class names of its summary) into ``output_dir``."""
+    validation ``highlevel.arrow``, with the class names of its summary) into ``output_dir``, with the
+    arguments of the BDT model file ``model`` (:func:`load_bdt_config`) or jettag's defaults."""
+    params = {} if model is None else load_bdt_config(model)
     build = Path(build_dir)
     summary = json.loads((build / "train" / "summary.json").read_text())
     return train_bdt(
@@ -266,4 +326,5 @@ def train_bdt_run(
         seed=seed,
         label_names=summary.get("label_names", list(BINARY_LABEL_NAMES)),
         threads=threads,
+        **params,
     )

@@ -596,10 +596,12 @@ def train_run(
     callbacks: Sequence[Callback] = (),
 ) -> dict[str, Any]:
     """The train stage for one network and seed: the model file ``model`` trained on the build stage's
-    ``build_dir`` into ``output_dir`` with ``settings`` (the ``train`` section) and any extra Lightning
-    ``callbacks``; see :func:`train_model`."""
+    ``build_dir`` into ``output_dir`` with ``settings`` (the ``train`` section, where the model file's own
+    ``train`` keys take the place of its values) and any extra Lightning ``callbacks``; see
+    :func:`train_model`."""
     torch.set_num_threads(settings.threads)
     spec = load_model_config(model)
+    settings = settings.for_model(spec)
     build = Path(build_dir)
     summary = json.loads((build / "train" / "summary.json").read_text())
     data = JetDataModule.from_settings(_DATA_KIND[spec["kind"]], build, settings, seed)

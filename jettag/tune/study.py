@@ -37,7 +37,6 @@ import csv
 import dataclasses
 import fcntl
 import hashlib
-import inspect
 import io
 import json
 import logging
@@ -55,15 +54,21 @@ from lightning.pytorch.callbacks import Callback
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
-from sklearn.ensemble import HistGradientBoostingClassifier
 
-from jettag.models import load_model_config, validate_model_config
+from jettag.models import MODEL_TRAIN_KEYS, load_model_config, validate_model_config
 from jettag.schema import ConfigError
 from jettag.searchspace import Param, parse_entries, set_key
 from jettag.settings import BuildSettings, TrainSettings, TuneSettings
 from jettag.shards import set_aside, write_text_atomically
 from jettag.train import train_run
-from jettag.train.bdt import DEFAULT_PARAMS, REFUSED_PARAMS, train_bdt
+from jettag.train.bdt import (
+    DEFAULT_PARAMS,
+    REFUSED_PARAMS,
+    bdt_arguments,
+    is_bdt_config,
+    load_bdt_config,
+    train_bdt,
+)
 from jettag.tune.builds import cached_build
 
 __all__ = [
@@ -94,28 +99,24 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 @dataclasses.dataclass(frozen=True)
 class Tagger:
-    """What is tuned: a network (its model file's configuration) or the BDT (``spec`` None)."""
+    """What is tuned: a network (its model file's configuration) or the BDT (``spec`` None, ``bdt`` the
+    arguments of its model file, if it has one)."""
 
     name: str
     kind: str
     spec: dict[str, Any] | None
+    bdt: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def load_tagger(model: str | Path) -> Tagger:
-    """The tagger of a model file, or the BDT for ``"bdt"``."""
+    """The tagger of a model file (a network's or the BDT's, ``kind: bdt``), or the BDT with jettag's
+    arguments for ``"bdt"``."""
     if str(model) == "bdt":
         return Tagger("bdt", "bdt", None)
+    if is_bdt_config(model):
+        return Tagger("bdt", "bdt", None, load_bdt_config(model))
     spec = load_model_config(model)
     return Tagger(spec["name"], spec["kind"], spec)
-
-
-def _bdt_arguments() -> dict[str, Any]:
-    """The BDT's arguments as jettag trains it: scikit-learn's defaults under jettag's own."""
-    defaults = {
-        name: parameter.default
-        for name, parameter in inspect.signature(HistGradientBoostingClassifier).parameters.items()
-    }
-    return defaults | DEFAULT_PARAMS
 
 
 def tagger_params(tagger: Tagger, settings: TuneSettings) -> list[Param]:
@@ -124,7 +125,7 @@ def tagger_params(tagger: Tagger, settings: TuneSettings) -> list[Param]:
     where, entries = settings.entries(tagger.name, tagger.kind)
     params = parse_entries(entries, where)
     problems = []
-    arguments = _bdt_arguments()
+    arguments = bdt_arguments()
     for param in params:
         label = f"'{param.where}' ({param.section}.{param.key})"
         if tagger.spec is None and param.section in ("model", "train"):
@@ -166,11 +167,14 @@ def base_sections(
 ) -> dict[str, dict[str, Any]]:
     """Every section a trial's values go into, as the configuration has them."""
     one_device = {"max_epochs": settings.max_epochs, "devices": 1, "strategy": "auto", "num_nodes": 1}
+    # a model file's own train keys are the trial's starting point; the trial's values go over them
+    spec = {key: value for key, value in (tagger.spec or {}).items() if key != "train"}
+    own_train = TrainSettings.for_model(train, tagger.spec or {}).to_dict()
     return {
-        "model": dict(tagger.spec or {}),
+        "model": spec,
         "build": build.to_dict(),
-        "train": train.to_dict() | one_device,
-        "bdt": dict(DEFAULT_PARAMS),
+        "train": own_train | one_device,
+        "bdt": DEFAULT_PARAMS | tagger.bdt,
     }
 
 
@@ -201,7 +205,7 @@ def _get(mapping: Mapping[str, Any], key: str) -> Any:
 def baseline_values(params: Sequence[Param], base: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     """The values the base settings give the parameters, as the study keeps them, for those that lie in
     the space (the others are drawn)."""
-    sections = {**base, "bdt": _bdt_arguments() | base["bdt"]}
+    sections = {**base, "bdt": bdt_arguments() | base["bdt"]}
     values = {}
     for param in params:
         value = _get(sections[param.section], param.key)
@@ -248,7 +252,7 @@ def _identity(
     """What the study's trials depend on; a study of another identity is not resumed."""
     tune = settings.to_dict()
     identity = {
-        "model": tagger.spec if tagger.spec is not None else "bdt",
+        "model": tagger.spec if tagger.spec is not None else ({"bdt": tagger.bdt} if tagger.bdt else "bdt"),
         "space": list(entries),
         "tune": {key: tune[key] for key in tune if key not in ("models", "trials", "timeout", "space")},
         "build": build.to_dict(),
@@ -540,10 +544,20 @@ def write_outputs(
             header
             + "# the BDT's HistGradientBoostingClassifier arguments: jettag.train.bdt.train_bdt(**these)\n"
         )
-        best_text += yaml.safe_dump(chosen.bdt, sort_keys=False)
+        best_text += yaml.safe_dump({"name": tagger.name, "kind": "bdt"} | chosen.bdt, sort_keys=False)
     else:
-        best_text = header + "# its build and train settings: best_settings.yaml beside this file\n"
+        best_text = (
+            header + "# its train keys below; the whole build and train sections: best_settings.yaml beside "
+            "this file\n"
+        )
         spec = {"name": chosen.spec["name"], "kind": chosen.spec["kind"]} | chosen.spec
+        # the tagger's own train keys: those its model file set and those the search chose
+        own = set((tagger.spec or {}).get("train") or {})
+        own |= {p.key for p in params if p.section == "train" and p.key in MODEL_TRAIN_KEYS}
+        train = chosen.train.to_dict()
+        spec["train"] = {key: train[key] for key in MODEL_TRAIN_KEYS if key in own}
+        if not spec["train"]:
+            del spec["train"]
         best_text += yaml.safe_dump(spec, sort_keys=False)
     write_text_atomically(output_dir / "best.yaml", best_text)
     settings_text = (

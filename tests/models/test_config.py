@@ -22,7 +22,9 @@ from jettag.models import (
     n_parameters,
     validate_model_config,
 )
+from jettag.settings import TrainSettings
 from jettag.standardisation import Standardisation
+from jettag.train.bdt import is_bdt_config, load_bdt_config
 
 #: the class each kind of sequence tagger builds
 SEQUENCE_CLASSES = {
@@ -33,11 +35,39 @@ SEQUENCE_CLASSES = {
 STANDARDISATION = Standardisation(list(STANDARD_FEATURES), np.zeros(7), np.full(7, 0.2))
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "configs" / "models"
-MODEL_FILES = sorted(MODEL_DIR.glob("*.yaml"))
+#: the networks' model files (the BDT's, kind bdt, holds classifier arguments: tests/train/test_bdt.py)
+MODEL_FILES = sorted(path for path in MODEL_DIR.glob("*.yaml") if not is_bdt_config(path))
 
 
 def test_the_shipped_model_files_are_there() -> None:
     assert {path.stem for path in MODEL_FILES} >= {"lstm", "gru", "rnn", "cnn", "pfn", "particlenet"}
+    assert load_bdt_config(MODEL_DIR / "bdt.yaml")["learning_rate"] > 0
+
+
+def test_a_model_file_sets_its_own_train_keys_over_the_configuration() -> None:
+    spec = validate_model_config(
+        {"name": "g", "kind": "recurrent", "train": {"lr": "2e-3", "batch_size": 64}}, source="g.yaml"
+    )
+    configured = TrainSettings.create(lr=1e-2, batch_size=256, weight_decay=0.05)
+    own = configured.for_model(spec)
+    assert (own.lr, own.batch_size, own.weight_decay) == (2e-3, 64, 0.05)
+    assert configured.for_model(validate_model_config({"name": "c", "kind": "cnn"})) is configured
+
+
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        ({"max_epochs": 3}, "'train.max_epochs' cannot be set per model"),
+        ({"lr": -1.0}, "'train.lr': -1.0 is less than or equal to the minimum of 0"),
+        ({"schedule": "linear"}, "'train.schedule': 'linear' is not one of"),
+        (0.001, "'train' must be a mapping of train keys, got 0.001"),
+    ],
+    ids=["not-per-model", "negative-lr", "schedule", "not-a-mapping"],
+)
+def test_bad_train_keys_of_a_model_file_are_refused_naming_the_key(train, message) -> None:
+    with pytest.raises(ConfigError, match=r"g\.yaml: invalid model configuration") as err:
+        validate_model_config({"name": "g", "kind": "recurrent", "train": train}, source="g.yaml")
+    assert message in str(err.value)
 
 
 @pytest.mark.parametrize("path", MODEL_FILES, ids=lambda p: p.stem)

@@ -11,8 +11,9 @@ from sklearn.metrics import roc_auc_score
 
 from jettag.features.run import load_highlevel
 from jettag.jetclass import HIGH_LEVEL_FEATURES
+from jettag.schema import ConfigError
 from jettag.shards import ShardWriter, read_shard
-from jettag.train.bdt import DEFAULT_PARAMS, export_trees, fit_bdt, train_bdt
+from jettag.train.bdt import DEFAULT_PARAMS, export_trees, fit_bdt, train_bdt, train_bdt_run
 from jettag.trees import BDTModel, load_bdt
 
 SPLITS = ("train", "val", "test")
@@ -142,3 +143,32 @@ def test_every_feature_at_every_split_ignores_the_seed(splits):
         for seed in (1, 2)
     )
     np.testing.assert_array_equal(first, second)
+
+
+def test_a_bdt_model_file_sets_the_classifier_arguments(built, tmp_path):
+    model = tmp_path / "bdt.yaml"
+    model.write_text("name: bdt\nkind: bdt\nmax_leaf_nodes: 4\nmax_iter: 15\nearly_stopping: false\n")
+    metrics = train_bdt_run(built, tmp_path / "out", seed=1, model=model)
+    artefact = json.loads((tmp_path / "out" / "artefact.json").read_text())
+    assert (artefact["params"]["max_leaf_nodes"], artefact["params"]["max_iter"]) == (4, 15)
+    assert metrics["n_iter"] == 15
+    assert 15 * 2 < metrics["n_leaves"] <= 15 * 4
+    assert metrics["val_auc"] > 0.7
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("learning_rat: 0.1", "model config key 'learning_rat' is not an argument of the BDT"),
+        ("random_state: 3", "model config key 'random_state' is not an argument of the BDT"),
+        ("learning_rate: -1", "The 'learning_rate' parameter of HistGradientBoostingClassifier"),
+    ],
+    ids=["unknown", "set-by-jettag", "bad-value"],
+)
+def test_a_bad_bdt_model_file_is_refused_naming_the_file_and_the_key(built, tmp_path, text, message):
+    model = tmp_path / "bdt.yaml"
+    model.write_text(f"name: bdt\nkind: bdt\n{text}\n")
+    with pytest.raises(ConfigError, match=f"{model}: invalid BDT configuration") as err:
+        train_bdt_run(built, tmp_path / "out", seed=1, model=model)
+    assert message in str(err.value)
+    assert not (tmp_path / "out").exists()

@@ -16,7 +16,8 @@ import torch
 
 from jettag.features.sequences import padding_fraction
 from jettag.models import build_model
-from jettag.train import ARTEFACT_KEYS, EpochBatchSampler, JetDataModule
+from jettag.settings import TrainSettings
+from jettag.train import ARTEFACT_KEYS, EpochBatchSampler, JetDataModule, train_run
 from tests.training import fit
 
 TINY_RNN = {
@@ -263,3 +264,18 @@ def test_multiclass_validation_auc_is_undefined_not_an_error_while_a_class_is_mi
     probabilities = np.vstack([probabilities, [0.1, 0.1, 0.8]])
     assert validation_auc(np.array([0, 1, 0, 1, 2]), probabilities) == pytest.approx(1.0)
     assert np.isnan(validation_auc(np.array([1, 1]), np.array([0.3, 0.9])))
+
+
+def test_a_model_file_trains_with_its_own_train_keys(built, tmp_path):
+    """`train` keys in a model file take the place of the configuration's for that tagger alone."""
+    model = tmp_path / "gru.yaml"
+    model.write_text(json.dumps(rnn("gru") | {"train": {"lr": 0.02, "batch_size": 48}}))
+    settings = TrainSettings.create(accelerator="cpu", max_epochs=1, lr=1e-3, batch_size=32, threads=1)
+    result = train_run(model, built, tmp_path / "out", 1, settings)
+    artefact = json.loads((tmp_path / "out" / "artefact.json").read_text())
+    assert (artefact["settings"]["lr"], artefact["settings"]["batch_size"]) == (0.02, 48)
+    assert artefact["settings"]["max_epochs"] == 1
+    n_train = json.loads((built / "train" / "summary.json").read_text())["jets_out"]
+    assert result["epochs_trained"] == 1
+    # the batches the model file asked for: ceil(n_train / 48) optimizer steps in the epoch
+    assert artefact["global_step"] == -(-n_train // 48)

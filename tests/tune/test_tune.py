@@ -13,10 +13,11 @@ import pytest
 import yaml
 
 from jettag.cli import main
-from jettag.models import load_model_config
+from jettag.models import load_model_config, validate_model_config
 from jettag.settings import BuildSettings, TrainSettings, TuneSettings
+from jettag.train.bdt import load_bdt_config
 from jettag.tune import group_shards, tune_model
-from jettag.tune.study import JOURNAL, STUDY_NAME
+from jettag.tune.study import JOURNAL, STUDY_NAME, Tagger, base_sections
 
 pytestmark = [
     # Lightning 2.6 still constructs torch's LeafSpec, which torch 2.13 deprecates; nothing of jettag's
@@ -118,6 +119,8 @@ def test_a_trial_that_cannot_learn_is_pruned_after_its_first_epoch(searched):
 def test_the_best_trial_is_a_model_file_with_the_settings_it_needs(searched):
     out, result, _ = searched
     spec = load_model_config(out / "lstm" / "best.yaml")
+    # the model file as it was, with the learning rate the search chose as its own train key
+    assert spec.pop("train") == {"lr": 3e-2}
     assert spec == load_model_config(out / "lstm.yaml")
     settings = yaml.safe_load((out / "lstm" / "best_settings.yaml").read_text())
     assert TrainSettings.from_dict(settings["train"]).lr == 3e-2
@@ -223,12 +226,40 @@ def test_the_bdt_search_is_reproducible_from_its_seed_and_starts_from_the_baseli
         a[0]["bdt.max_iter"],
     ) == ("1", "0.1", "31", "300")
     assert len({(row["bdt.learning_rate"], row["bdt.max_iter"]) for row in a}) == 3
-    best = yaml.safe_load((tmp_path / "a" / "best.yaml").read_text())
+    best = load_bdt_config(tmp_path / "a" / "best.yaml")
     assert best["early_stopping"] is True
-    assert "learning_rate" in best
+    chosen = next(
+        row
+        for row in a
+        if row["number"] == str(json.loads((tmp_path / "a" / "study.json").read_text())["best"]["number"])
+    )
+    assert best["learning_rate"] == pytest.approx(float(chosen["bdt.learning_rate"]))
+    # a search from that model file starts from its arguments, as `train-bdt --model` trains it
+    again = TuneSettings.load(settings | {"tune": settings["tune"] | {"trials": 1}})
+    tune_model(
+        tmp_path / "a" / "best.yaml",
+        grouped,
+        summary,
+        tmp_path / "c",
+        tmp_path / "builds",
+        again,
+        BUILD,
+        TRAIN,
+    )
+    first = rows(tmp_path / "c")[0]
+    assert (first["baseline"], first["bdt.max_leaf_nodes"]) == ("1", chosen["bdt.max_leaf_nodes"])
     assert (
         main(["tune-summary", str(tmp_path / "a" / "study.json"), "--output", str(tmp_path / "summary.md")])
         == 0
     )
     table = (tmp_path / "summary.md").read_text()
     assert "| bdt | 3 (3, 0) |" in table
+
+
+def test_a_model_files_own_train_keys_are_where_its_search_starts():
+    spec = validate_model_config(TINY_LSTM | {"train": {"lr": 2e-3}})
+    base = base_sections(Tagger("lstm", "recurrent", spec), BUILD, TRAIN, tune_settings())
+    assert base["train"]["lr"] == 2e-3
+    assert base["train"]["batch_size"] == TRAIN.batch_size
+    # the trial's values go into the train section; the model section holds the architecture alone
+    assert "train" not in base["model"]

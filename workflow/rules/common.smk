@@ -110,10 +110,22 @@ def tune_studies():
     return expand(f"{RESULTS}/tune/{{model}}/study.json", model=config["tune"]["models"])
 
 
+def bdt_model_files():
+    """The BDT's model file, <train.model_dir>/bdt.yaml, as a list: empty when there is none (the BDT then
+    trains with jettag's arguments, jettag.train.bdt.DEFAULT_PARAMS)."""
+    path = f"{config['train']['model_dir']}/bdt.yaml"
+    return [path] if os.path.exists(path) else []
+
+
+def bdt_model_option(wildcards, input):
+    """`--model <file>` for `jettag train-bdt` when the BDT has a model file."""
+    return f"--model {input.model}" if "model" in input.keys() else ""
+
+
 def tuned_model(wildcards):
-    """The model file a search of `snakemake tune` starts from, or bdt."""
+    """The model file a search of `snakemake tune` starts from, or bdt (jettag's BDT arguments)."""
     if wildcards.model == "bdt":
-        return "bdt"
+        return (bdt_model_files() or ["bdt"])[0]
     return f"{config['train']['model_dir']}/{wildcards.model}.yaml"
 
 

@@ -82,6 +82,7 @@ use rule train_bdt as learning_curve_train_bdt with:
     input:
         LEARNING_CURVE_BUILD,
         standardisation=f"{LEARNING_CURVE}/n{{size}}/build/standardisation.json",
+        **{"model": path for path in bdt_model_files()},
     output:
         model=f"{LEARNING_CURVE}/n{{size}}/train/bdt/seed{{seed}}/bdt.json",
         artefact=f"{LEARNING_CURVE}/n{{size}}/train/bdt/seed{{seed}}/artefact.json",

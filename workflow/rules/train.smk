@@ -13,6 +13,7 @@ rule train_bdt:
         BUILD_OUTPUTS,
         expand(f"{RESULTS}/build/{{split}}/summary.json", split=SPLITS),
         standardisation=f"{RESULTS}/build/standardisation.json",
+        **{"model": path for path in bdt_model_files()},
     output:
         model=f"{RESULTS}/train/bdt/seed{{seed}}/bdt.json",
         artefact=f"{RESULTS}/train/bdt/seed{{seed}}/artefact.json",
@@ -23,13 +24,14 @@ rule train_bdt:
     params:
         build=lambda wildcards, input: os.path.dirname(input.standardisation),
         outdir=lambda wildcards, output: os.path.dirname(output.artefact),
+        model=bdt_model_option,
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
     shell:
         "jettag train-bdt --build-dir {params.build} --output-dir {params.outdir} --seed {wildcards.seed}"
-        " --threads {threads} 2> {log}"
+        " --threads {threads} {params.model} 2> {log}"
 
 
 rule train:
@@ -46,7 +48,8 @@ rule train:
     benchmark:
         f"{RESULTS}/benchmarks/train/{{model}}_seed{{seed}}.tsv"
     wildcard_constraints:
-        model="(?!bdt$)[A-Za-z0-9_-]+",
+        # not the BDT (rule train_bdt): "bdt" not followed by more of a name
+        model="(?!bdt(?![A-Za-z0-9_-]))[A-Za-z0-9_-]+",
     params:
         settings=stage_settings(TrainSettings),
         launch=ddp_launch,

@@ -7,7 +7,7 @@ rule tune_model:
     input:
         shards=lambda wildcards: [shard for split in SPLITS for shard in ingest_shards(split)],
         ingest_summary=f"{RESULTS}/ingest/summary.json",
-        model=lambda wildcards: [] if wildcards.model == "bdt" else [tuned_model(wildcards)],
+        model=lambda wildcards: [path for path in [tuned_model(wildcards)] if path != "bdt"],
     output:
         best=f"{RESULTS}/tune/{{model}}/best.yaml",
         settings=f"{RESULTS}/tune/{{model}}/best_settings.yaml",
