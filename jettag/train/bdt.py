@@ -76,6 +76,7 @@ __all__ = [
     "fit_bdt",
     "is_bdt_config",
     "load_bdt_config",
+    "settable_bdt_arguments",
     "train_bdt",
     "train_bdt_run",
 ]
@@ -104,6 +105,11 @@ def bdt_arguments() -> dict[str, Any]:
     return defaults | DEFAULT_PARAMS
 
 
+def settable_bdt_arguments() -> list[str]:
+    """The BDT's arguments a model file or a search may set: all but those jettag sets itself."""
+    return sorted(set(bdt_arguments()) - set(REFUSED_PARAMS))
+
+
 def is_bdt_config(path: str | Path) -> bool:
     """Whether ``path`` is a BDT model file (``kind: bdt``) rather than a network's."""
     raw = read_yaml(path, "model configuration")
@@ -118,7 +124,7 @@ def load_bdt_config(path: str | Path) -> dict[str, Any]:
     if not isinstance(raw, dict) or raw.get("kind") != "bdt":
         raise ConfigError(f"{path}: a BDT model file is a mapping with kind: bdt")
     arguments = {key: value for key, value in raw.items() if key not in ("name", "kind")}
-    known = sorted(set(bdt_arguments()) - set(REFUSED_PARAMS))
+    known = settable_bdt_arguments()
     problems = [
         f"model config key '{key}' is not an argument of the BDT that can be set (known: {', '.join(known)})"
         for key in arguments

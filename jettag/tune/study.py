@@ -63,10 +63,10 @@ from jettag.shards import set_aside, write_text_atomically
 from jettag.train import train_run
 from jettag.train.bdt import (
     DEFAULT_PARAMS,
-    REFUSED_PARAMS,
     bdt_arguments,
     is_bdt_config,
     load_bdt_config,
+    settable_bdt_arguments,
     train_bdt,
 )
 from jettag.tune.builds import cached_build
@@ -125,17 +125,16 @@ def tagger_params(tagger: Tagger, settings: TuneSettings) -> list[Param]:
     where, entries = settings.entries(tagger.name, tagger.kind)
     params = parse_entries(entries, where)
     problems = []
-    arguments = bdt_arguments()
+    known = settable_bdt_arguments()
     for param in params:
         label = f"'{param.where}' ({param.section}.{param.key})"
         if tagger.spec is None and param.section in ("model", "train"):
             problems.append(
-                f"{label}: the BDT has no model file and no Lightning training; its arguments are section bdt"
+                f"{label}: the BDT has no network and no Lightning training; its arguments are section bdt"
             )
         elif tagger.spec is not None and param.section == "bdt":
             problems.append(f"{label}: section bdt sets the BDT's arguments, but {tagger.name} is a network")
-        elif param.section == "bdt" and (param.key not in arguments or param.key in REFUSED_PARAMS):
-            known = sorted(set(arguments) - set(REFUSED_PARAMS))
+        elif param.section == "bdt" and param.key not in known:
             problems.append(
                 f"{label}: not an argument of the BDT that can be searched (known: {', '.join(known)})"
             )
